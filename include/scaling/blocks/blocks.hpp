@@ -1,0 +1,99 @@
+#pragma once
+// Transformer blocks: pre-norm residual sublayers, x += Sublayer(Norm(x)).
+//   DecoderBlock<SelfAttn, Ffn>             decoder-only stacks
+//   EncoderBlock<Attn, Ffn>                 the encoder of an encoder–decoder stack
+//   CrossDecoderBlock<SelfAttn, Cross, Ffn> its decoder: self-attention, cross-attention, FF
+// Any layer with Weights, State and forward<Arch>(Step, Weights, State, Workspace, xn, x) plugs in
+// as a sublayer; the norm is a policy too (LayerNorm or RmsNorm).
+
+#include <cstddef>
+
+#include "scaling/layers/step.hpp"
+
+namespace scaling {
+
+namespace detail {
+
+// x += Sublayer(Norm(x)) for the step's tokens. Ends synchronised.
+template <class Arch, class Norm, class Sublayer, class Workspace>
+void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
+                       const typename Sublayer::Weights& weights, typename Sublayer::State& state,
+                       Workspace& ws, float* x) {
+  Norm::template apply<Arch>(step.team, norm, x, step.tokens, ws.xn.data());
+  step.team.sync();
+  Sublayer::template forward<Arch>(step, weights, state, ws, ws.xn.data(), x);
+}
+
+}  // namespace detail
+
+template <class Norm, class SelfAttn, class Ffn>
+struct DecoderBlock {
+  struct Weights {
+    typename Norm::Weights attn_norm;
+    typename SelfAttn::Weights attn;
+    typename Norm::Weights ff_norm;
+    typename Ffn::Weights ff;
+    template <class V>
+    void visit(V& v) {
+      v.scope("attn_norm", [&] { attn_norm.visit(v); });
+      v.scope("attn", [&] { attn.visit(v); });
+      v.scope("ff_norm", [&] { ff_norm.visit(v); });
+      v.scope("ff", [&] { ff.visit(v); });
+    }
+  };
+  struct State {
+    typename SelfAttn::State attn;
+    typename Ffn::State ff;
+  };
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
+    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x);
+    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x);
+  }
+};
+
+// Same wiring; a separate name because an encoder block runs over the whole input in one step.
+template <class Norm, class Attn, class Ffn>
+struct EncoderBlock : DecoderBlock<Norm, Attn, Ffn> {};
+
+template <class Norm, class SelfAttn, class Cross, class Ffn>
+struct CrossDecoderBlock {
+  struct Weights {
+    typename Norm::Weights attn_norm;
+    typename SelfAttn::Weights attn;
+    typename Norm::Weights cross_norm;
+    typename Cross::Weights cross;
+    typename Norm::Weights ff_norm;
+    typename Ffn::Weights ff;
+    template <class V>
+    void visit(V& v) {
+      v.scope("attn_norm", [&] { attn_norm.visit(v); });
+      v.scope("attn", [&] { attn.visit(v); });
+      v.scope("cross_norm", [&] { cross_norm.visit(v); });
+      v.scope("cross", [&] { cross.visit(v); });
+      v.scope("ff_norm", [&] { ff_norm.visit(v); });
+      v.scope("ff", [&] { ff.visit(v); });
+    }
+  };
+  struct State {
+    typename SelfAttn::State attn;
+    typename Cross::State cross;
+    typename Ffn::State ff;
+  };
+
+  // Projects the encoder output enc: (step.tokens, d_model) into this block's cross cache.
+  template <class Arch, class Workspace>
+  static void encode(const Step& step, const Weights& w, State& s, Workspace& ws, const float* enc) {
+    Cross::template encode<Arch>(step, w.cross, s.cross, ws, enc);
+  }
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
+    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x);
+    detail::pre_norm_residual<Arch, Norm, Cross>(step, w.cross_norm, w.cross, s.cross, ws, x);
+    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x);
+  }
+};
+
+}  // namespace scaling

@@ -1,0 +1,149 @@
+#pragma once
+// Weights: compile-time-shaped views into one aligned arena owned by the model.
+//
+// A layer declares its weights as Tensor<extents...> members and lists them in a
+// `visit(Visitor&)` member function, giving each a name and an init rule. The same listing serves
+// to size the arena, bind the views, initialise random weights, and (later) load checkpoints, so a
+// layer states its parameters exactly once.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace scaling {
+
+// How a tensor is initialised by init_random (the checkpoint loader ignores it).
+enum class Init : std::uint8_t {
+  kFanIn,       // uniform in ±1/sqrt(fan_in), fan_in = the last extent (PyTorch Linear's rule)
+  kBias,        // uniform in ±1/sqrt(fan_in) of the layer it belongs to, scaled down 100x
+  kOnes,        // norm gains
+  kZeros,       // norm offsets
+  kEmbedding,   // N(0, 1)-like: uniform with unit variance
+  kSinusoidal,  // learned positional table, initialised with sin/cos (spec section 7)
+};
+
+// A view of a row-major tensor with compile-time extents. The pointer is bound by the model;
+// the extents are the contract every kernel is generated for.
+template <std::size_t... Ext>
+struct Tensor {
+  static_assert(sizeof...(Ext) > 0, "Tensor needs at least one extent");
+  static constexpr std::array<std::size_t, sizeof...(Ext)> kShape{Ext...};
+  static constexpr std::size_t kSize = (Ext * ...);
+  static constexpr std::size_t kRank = sizeof...(Ext);
+
+  float* data = nullptr;
+
+  [[nodiscard]] std::span<float, kSize> span() const { return std::span<float, kSize>(data, kSize); }
+};
+
+// 64-byte-aligned, zero-initialised float storage (one cache line, one AVX-512 register).
+inline constexpr std::size_t kAlignment = 64;
+inline constexpr std::size_t kFloatsPerLine = kAlignment / sizeof(float);
+
+constexpr std::size_t round_up(std::size_t n, std::size_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t floats)
+      : size_(floats),
+        data_(static_cast<float*>(::operator new(round_up(floats, kFloatsPerLine) * sizeof(float),
+                                                 std::align_val_t{kAlignment}))) {
+    std::memset(data_.get(), 0, round_up(floats, kFloatsPerLine) * sizeof(float));
+  }
+  [[nodiscard]] float* data() const { return data_.get(); }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] std::span<float> span() const { return {data_.get(), size_}; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { ::operator delete(p, std::align_val_t{kAlignment}); }
+  };
+  std::size_t size_ = 0;
+  std::unique_ptr<float, Free> data_;
+};
+
+namespace detail {
+
+// Visitors see tensors under dotted names ("decoder.layers.3.attn.wq"); a scope appends a
+// component for the duration of a call.
+class NamedVisitor {
+ public:
+  template <class F>
+  void scope(std::string_view part, F&& body) {
+    const std::size_t saved = prefix_.size();
+    if (!prefix_.empty()) prefix_ += '.';
+    prefix_ += part;
+    body();
+    prefix_.resize(saved);
+  }
+  template <class F>
+  void scope(std::size_t index, F&& body) {
+    scope(std::to_string(index), std::forward<F>(body));
+  }
+  [[nodiscard]] std::string name(std::string_view leaf) const {
+    return prefix_.empty() ? std::string(leaf) : prefix_ + '.' + std::string(leaf);
+  }
+
+ private:
+  std::string prefix_;
+};
+
+// Pass 1 of binding: counts the arena size. Every tensor starts on its own cache line.
+struct CountFloats : NamedVisitor {
+  std::size_t floats = 0;
+  template <std::size_t... E>
+  void tensor(std::string_view /*name*/, Tensor<E...>& t, Init /*init*/) {
+    floats += round_up(t.kSize, kFloatsPerLine);
+  }
+};
+
+// Pass 2 of binding: points every view into the arena.
+struct BindViews : NamedVisitor {
+  float* next = nullptr;
+  template <std::size_t... E>
+  void tensor(std::string_view /*name*/, Tensor<E...>& t, Init /*init*/) {
+    t.data = next;
+    next += round_up(t.kSize, kFloatsPerLine);
+  }
+};
+
+}  // namespace detail
+
+// Weights of a layer W (anything with `void visit(V&)`) in their own arena. Models use this for
+// all their parameters; tests use it to hold one layer alone.
+template <class W>
+class Owned {
+ public:
+  Owned() {
+    detail::CountFloats count;
+    weights_.visit(count);
+    arena_ = AlignedBuffer(count.floats);
+    detail::BindViews bind;
+    bind.next = arena_.data();
+    weights_.visit(bind);
+  }
+  Owned(const Owned&) = delete;  // views point into our own arena
+  Owned& operator=(const Owned&) = delete;
+  Owned(Owned&&) noexcept = default;  // the arena moves with its views
+  Owned& operator=(Owned&&) noexcept = default;
+  ~Owned() = default;
+
+  [[nodiscard]] W& get() { return weights_; }
+  [[nodiscard]] const W& get() const { return weights_; }
+  [[nodiscard]] std::size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+
+ private:
+  AlignedBuffer arena_;
+  W weights_{};
+};
+
+}  // namespace scaling

@@ -1,0 +1,211 @@
+#pragma once
+// Threading: a small fork-join pool whose workers sleep between calls.
+//
+// Decode is bound by memory bandwidth, and one core cannot saturate this machine's DRAM, so the
+// memory-bound kernels split their rows over a team of threads. One model step (a token, or a
+// chunk of a prompt) is ONE pool.run(): the whole step executes inside it and kernels synchronise
+// with team.sync() (a spinning barrier: the next kernel starts microseconds later, so sleeping
+// there would cost more than it saves). Between steps the workers block in the kernel (futex, via
+// std::atomic::wait), so nothing spins after a call returns.
+//
+// Every kernel splits work so that each output element is computed by the same instruction
+// sequence whatever the team size; results are therefore bitwise identical for any thread count.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "scaling/core/error.hpp"
+
+namespace scaling {
+
+namespace detail {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spin, but give the core away if the wait gets long (the machine may be oversubscribed).
+template <class Done>
+void spin_until(Done&& done) {
+  for (std::uint32_t spins = 0; !done(); ++spins) {
+    if (spins < (1U << 14)) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(unsigned count) : count_(count) {}
+  void arrive_and_wait() {
+    const unsigned generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != generation; });
+  }
+
+ private:
+  unsigned count_;
+  std::atomic<unsigned> arrived_{0};
+  std::atomic<unsigned> generation_{0};
+};
+
+}  // namespace detail
+
+// A half-open range of indices.
+struct Range {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  [[nodiscard]] std::size_t size() const { return end - begin; }
+};
+
+// The view a kernel has of the threads running it.
+class Team {
+ public:
+  Team(unsigned id, unsigned size, detail::SpinBarrier* barrier)
+      : id_(id), size_(size), barrier_(barrier) {}
+  // A team of one: what tests and single-threaded callers pass.
+  static Team solo() { return {0, 1, nullptr}; }
+
+  [[nodiscard]] unsigned id() const { return id_; }
+  [[nodiscard]] unsigned size() const { return size_; }
+  [[nodiscard]] bool leader() const { return id_ == 0; }
+
+  // Waits until every member has reached this point; writes before it are visible after it.
+  void sync() const {
+    if (size_ > 1) barrier_->arrive_and_wait();
+  }
+
+  // This member's contiguous share of [0, n); share boundaries are multiples of `grain`.
+  [[nodiscard]] Range split(std::size_t n, std::size_t grain = 1) const {
+    const std::size_t chunks = (n + grain - 1) / grain;
+    const std::size_t per = chunks / size_;
+    const std::size_t extra = chunks % size_;
+    const std::size_t first = id_ * per + std::min<std::size_t>(id_, extra);
+    const std::size_t count = per + (id_ < extra ? 1 : 0);
+    return {std::min(n, first * grain), std::min(n, (first + count) * grain)};
+  }
+
+ private:
+  unsigned id_;
+  unsigned size_;
+  detail::SpinBarrier* barrier_;
+};
+
+// Physical cores available: distinct (package, core) pairs in sysfs, else hardware_concurrency().
+// The environment variable SCALING_NUM_THREADS overrides it.
+inline unsigned default_thread_count() {
+  if (const char* env = std::getenv("SCALING_NUM_THREADS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(env, &end, 10);
+    detail::require(end != nullptr && *end == '\0' && n >= 1 && n <= 1024,
+                    "SCALING_NUM_THREADS must be an integer in [1, 1024], got '", env, "'");
+    return static_cast<unsigned>(n);
+  }
+  const unsigned logical = std::max(1U, std::thread::hardware_concurrency());
+  std::set<std::pair<std::string, std::string>> cores;
+  for (unsigned cpu = 0; cpu < logical; ++cpu) {
+    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream package(dir + "physical_package_id");
+    std::ifstream core(dir + "core_id");
+    std::string p;
+    std::string c;
+    if (!(package >> p) || !(core >> c)) return logical;
+    cores.emplace(p, c);
+  }
+  return cores.empty() ? logical : static_cast<unsigned>(cores.size());
+}
+
+class ThreadPool {
+ public:
+  // threads = size of the team a run() gets, including the calling thread.
+  explicit ThreadPool(unsigned threads = default_thread_count()) : size_(threads), barrier_(threads) {
+    detail::require(threads >= 1, "ThreadPool needs at least one thread");
+    workers_.reserve(threads - 1);
+    for (unsigned id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+  ThreadPool(ThreadPool&&) = delete;
+  ThreadPool& operator=(ThreadPool&&) = delete;
+  ~ThreadPool() {
+    stop_.store(true, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+
+  [[nodiscard]] unsigned size() const { return size_; }
+
+  // Runs body(const Team&) on every thread of the pool (the caller is member 0) and returns when
+  // all have finished. body must not throw: validate arguments before calling run(). Calls from
+  // several threads are serialised.
+  template <class Body>
+  void run(Body&& body) {
+    const std::lock_guard lock(mutex_);
+    if (size_ == 1) {
+      body(Team::solo());
+      return;
+    }
+    job_ctx_ = &body;
+    job_fn_ = [](void* ctx, const Team& team) { (*static_cast<std::remove_reference_t<Body>*>(ctx))(team); };
+    remaining_.store(size_ - 1, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+    body(Team(0, size_, &barrier_));
+    detail::spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; });
+  }
+
+ private:
+  void work(unsigned id) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      epoch_.wait(seen, std::memory_order_acquire);  // sleeps in the kernel between jobs
+      seen = epoch_.load(std::memory_order_acquire);
+      if (stop_.load(std::memory_order_relaxed)) return;
+      job_fn_(job_ctx_, Team(id, size_, &barrier_));
+      remaining_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  unsigned size_;
+  detail::SpinBarrier barrier_;
+  std::mutex mutex_;
+  std::atomic<std::uint64_t> epoch_{0};
+  std::atomic<unsigned> remaining_{0};
+  std::atomic<bool> stop_{false};
+  void* job_ctx_ = nullptr;
+  void (*job_fn_)(void*, const Team&) = nullptr;
+  std::vector<std::thread> workers_;
+};
+
+// The pool model calls use when none is given: default_thread_count() threads, made on first use.
+inline ThreadPool& default_pool() {
+  static ThreadPool pool;
+  return pool;
+}
+
+}  // namespace scaling

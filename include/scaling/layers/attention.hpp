@@ -1,0 +1,161 @@
+#pragma once
+// Multi-head attention layers with dense Q, K, V, O projections (with bias):
+//   CausalSelfAttention   decoder self-attention; keys/values of past tokens live in a KV cache
+//   BidirectionalAttention encoder self-attention over the whole input at once
+//   CrossAttention        decoder attention to the encoder output, whose K/V are computed once
+// Scores are scaled by 1/sqrt(d_head); softmax over the allowed keys (spec section 5).
+
+#include <cstddef>
+
+#include "scaling/core/dims.hpp"
+#include "scaling/core/tensor.hpp"
+#include "scaling/kernels/attention.hpp"
+#include "scaling/layers/dense.hpp"
+#include "scaling/layers/step.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling {
+
+namespace detail {
+
+template <Dims D>
+struct AttentionShape {
+  static_assert(CheckDims<D>::kOk);
+  static constexpr std::size_t kHeads = D.n_heads;
+  static constexpr std::size_t kHeadWidth = D.head_width();
+  static constexpr std::size_t kWidth = D.d_attn();  // heads concatenated
+  using Cache = kernels::KvLayout<kHeads, D.max_len, kHeadWidth>;
+  using In = Dense<D.d_model, kWidth>;
+  using Out = Dense<kWidth, D.d_model>;
+
+  struct Weights {
+    typename In::Weights q;   // w (d_attn, d_model), b (d_attn)
+    typename In::Weights k;   // w (d_attn, d_model), b (d_attn)
+    typename In::Weights v;   // w (d_attn, d_model), b (d_attn)
+    typename Out::Weights o;  // w (d_model, d_attn), b (d_model)
+    template <class V>
+    void visit(V& vis) {
+      vis.scope("q", [&] { q.visit(vis); });
+      vis.scope("k", [&] { k.visit(vis); });
+      vis.scope("v", [&] { v.visit(vis); });
+      vis.scope("o", [&] { o.visit(vis); });
+    }
+  };
+
+  // A K or V cache: (heads, max_len, d_head).
+  struct KvCache {
+    AlignedBuffer k{Cache::kSize};
+    AlignedBuffer v{Cache::kSize};
+  };
+
+  // Writes rows [pos, pos + tokens) of the caches from k, v: (tokens, d_attn). Ends synchronised.
+  static void append(const Team& team, float* k_cache, float* v_cache, const float* k,
+                     const float* v, std::size_t pos, std::size_t tokens) {
+    const Range rows = team.split(tokens);
+    for (std::size_t t = rows.begin; t < rows.end; ++t) {
+      Cache::put(k_cache, pos + t, k + t * kWidth);
+      Cache::put(v_cache, pos + t, v + t * kWidth);
+    }
+    team.sync();
+  }
+
+  // x += O(attention(q, caches)).  Ends synchronised.
+  template <class Arch, class Workspace, class KeysFor>
+  static void attend_and_project(const Step& step, const Weights& w, Workspace& ws,
+                                 const float* k_cache, const float* v_cache, KeysFor n_keys,
+                                 float* x) {
+    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
+                                                            k_cache, v_cache, n_keys,
+                                                            ws.scores.data(), ws.attn.data());
+    step.team.sync();
+    Out::template apply<kernels::Write::kAccumulate, Arch>(step.team, w.o, ws.attn.data(),
+                                                           step.tokens, x);
+    step.team.sync();
+  }
+};
+
+}  // namespace detail
+
+template <Dims D>
+struct CausalSelfAttention {
+  using Shape = detail::AttentionShape<D>;
+  using Weights = typename Shape::Weights;
+  using State = typename Shape::KvCache;  // keys and values of every position decoded so far
+
+  // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                      const float* xn, float* x) {
+    using In = typename Shape::In;
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
+    step.team.sync();
+    Shape::append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
+                  step.tokens);
+    const std::size_t pos = step.pos;
+    Shape::template attend_and_project<Arch>(step, w, ws, cache.k.data(), cache.v.data(),
+                                             [pos](std::size_t t) { return pos + t + 1; }, x);
+  }
+};
+
+// Encoder self-attention: every token sees every token of the input. The step must hold the whole
+// input (pos 0); keys and values go to the workspace's own cache, since nothing outlives the call.
+template <Dims D>
+struct BidirectionalAttention {
+  using Shape = detail::AttentionShape<D>;
+  using Weights = typename Shape::Weights;
+  struct State {};
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& /*state*/, Workspace& ws,
+                      const float* xn, float* x) {
+    using In = typename Shape::In;
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
+    step.team.sync();
+    Shape::append(step.team, ws.cache.k.data(), ws.cache.v.data(), ws.k.data(), ws.v.data(), 0,
+                  step.tokens);
+    const std::size_t all = step.tokens;
+    Shape::template attend_and_project<Arch>(step, w, ws, ws.cache.k.data(), ws.cache.v.data(),
+                                             [all](std::size_t) { return all; }, x);
+  }
+};
+
+// Decoder attention to the encoder output. encode() projects the encoder output to keys and
+// values once per input; every decoder step then only computes Q and O.
+template <Dims D>
+struct CrossAttention {
+  using Shape = detail::AttentionShape<D>;
+  using Weights = typename Shape::Weights;
+  struct State : Shape::KvCache {
+    std::size_t length = 0;  // encoder positions in the cache
+  };
+
+  // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
+  template <class Arch, class Workspace>
+  static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                     const float* enc) {
+    using In = typename Shape::In;
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, enc, step.tokens, ws.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, enc, step.tokens, ws.v.data());
+    step.team.sync();
+    Shape::append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), 0,
+                  step.tokens);
+    cache.length = step.tokens;
+  }
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                      const float* xn, float* x) {
+    using In = typename Shape::In;
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
+    step.team.sync();
+    const std::size_t all = cache.length;
+    Shape::template attend_and_project<Arch>(step, w, ws, cache.k.data(), cache.v.data(),
+                                             [all](std::size_t) { return all; }, x);
+  }
+};
+
+}  // namespace scaling

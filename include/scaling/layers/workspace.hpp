@@ -1,0 +1,40 @@
+#pragma once
+// Scratch memory of a step, allocated once per sequence so a step allocates nothing.
+
+#include <cstddef>
+
+#include "scaling/core/dims.hpp"
+#include "scaling/core/tensor.hpp"
+
+namespace scaling {
+
+// Upper bound on the team size a workspace serves (attention keeps one score row per member).
+inline constexpr std::size_t kMaxTeam = 64;
+
+// Scratch for steps of at most MaxTokens tokens of a model with dims D.
+template <Dims D, std::size_t MaxTokens>
+struct Workspace {
+  static constexpr std::size_t kMaxTokens = MaxTokens;
+  AlignedBuffer xn{MaxTokens * D.d_model};      // (MaxTokens, d_model)  normalised input
+  AlignedBuffer q{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
+  AlignedBuffer k{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
+  AlignedBuffer v{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
+  AlignedBuffer attn{MaxTokens * D.d_attn()};   // (MaxTokens, d_attn)  heads before the output layer
+  AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
+  AlignedBuffer scores{kMaxTeam * D.max_len};   // (kMaxTeam, max_len)  one row per team member
+};
+
+}  // namespace scaling
+
+namespace scaling {
+
+// The encoder sees its whole input in one step and keeps that input's keys and values here.
+template <Dims D>
+struct EncoderWorkspace : Workspace<D, D.max_len> {
+  struct {
+    AlignedBuffer k{D.max_len * D.d_attn()};  // (n_heads, max_len, d_head)
+    AlignedBuffer v{D.max_len * D.d_attn()};  // (n_heads, max_len, d_head)
+  } cache;
+};
+
+}  // namespace scaling

@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella header: everything a user of scaling needs.
