@@ -1,0 +1,114 @@
+#pragma once
+// A decoder-only language model: embedding + positions → Layers blocks → final norm → logits.
+//
+//   using Model = scaling::DecoderOnly<kDims, scaling::DenseDecoderBlock<kDims>, 24>;
+//   Model model(/*seed=*/1);                 // weights: one aligned arena, owned by the model
+//   Model::State state = model.new_state();  // KV caches and scratch of one sequence
+//   model.prefill(state, prompt, logits);    // logits of the last prompt token
+//   model.decode(state, next_token, logits); // one token at a time, allocates nothing
+//
+// The model is immutable after construction: many States can decode from one model at once, each
+// with its own ThreadPool (a pool runs one call at a time).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "scaling/core/dims.hpp"
+#include "scaling/core/init.hpp"
+#include "scaling/core/tensor.hpp"
+#include "scaling/core/threads.hpp"
+#include "scaling/layers/norm.hpp"
+#include "scaling/models/stack.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling {
+
+template <Dims D, class Block, std::size_t Layers, class Norm = LayerNorm<D.d_model>,
+          class Arch = simd::DefaultArch>
+class DecoderOnly {
+  static_assert(CheckDims<D>::kOk);
+  static_assert(Layers > 0, "DecoderOnly: needs at least one layer");
+
+ public:
+  static constexpr Dims kDims = D;
+  static constexpr std::size_t kLayers = Layers;
+  using BlockType = Block;
+
+  struct Weights {
+    Embedding<D> embedding;                                 // (vocab, d_model)
+    detail::StackWeights<D, Block, Layers, Norm> decoder;   // positions, layers, final_norm
+    typename Logits<D>::Weights logits;                     // w (vocab, d_model), b (vocab)
+    template <class V>
+    void visit(V& v) {
+      v.tensor("embedding", embedding, Init::kEmbedding);
+      v.scope("decoder", [&] { decoder.visit(v); });
+      v.scope("logits", [&] { logits.visit(v); });
+    }
+  };
+
+  class State {
+   public:
+    [[nodiscard]] std::size_t position() const { return s_.pos; }  // tokens seen so far
+    void reset() { s_.pos = 0; }  // forget the sequence; buffers are kept
+
+   private:
+    friend DecoderOnly;
+    detail::DecoderState<D, Block, Layers> s_;
+  };
+
+  DecoderOnly() = default;  // all weights zero, to be loaded
+  explicit DecoderOnly(std::uint64_t seed) { init_random(weights_.get(), seed); }
+
+  [[nodiscard]] Weights& weights() { return weights_.get(); }
+  [[nodiscard]] const Weights& weights() const { return weights_.get(); }
+  [[nodiscard]] std::size_t weight_bytes() const { return weights_.arena_bytes(); }
+  [[nodiscard]] State new_state() const { return State{}; }
+
+  // Runs the prompt on a fresh (or reset) state; logits: (vocab) of the last prompt token.
+  void prefill(State& state, std::span<const Token> prompt, std::span<float> logits,
+               ThreadPool& pool = default_pool()) const {
+    check_start(state, prompt, "prefill");
+    detail::check_buffer(logits.size(), D.vocab, "prefill");
+    run(state, prompt, logits.data(), true, pool);
+  }
+
+  // Like prefill, but writes the logits of every position: (prompt.size(), vocab).
+  void forward(State& state, std::span<const Token> prompt, std::span<float> logits,
+               ThreadPool& pool = default_pool()) const {
+    check_start(state, prompt, "forward");
+    detail::check_buffer(logits.size(), prompt.size() * D.vocab, "forward");
+    run(state, prompt, logits.data(), false, pool);
+  }
+
+  // Appends one token; logits: (vocab) for the next position.
+  void decode(State& state, Token token, std::span<float> logits,
+              ThreadPool& pool = default_pool()) const {
+    detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
+    const std::array<Token, 1> one{token};
+    detail::check_tokens<D>(one, state.s_.pos, "decode");
+    detail::check_buffer(logits.size(), D.vocab, "decode");
+    run(state, one, logits.data(), true, pool);
+  }
+
+ private:
+  static void check_start(const State& state, std::span<const Token> prompt, const char* what) {
+    detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,
+                    " tokens; call reset() first or continue with decode");
+    detail::require(!prompt.empty(), what, ": the prompt is empty");
+    detail::check_tokens<D>(prompt, 0, what);
+  }
+
+  void run(State& state, std::span<const Token> tokens, float* out, bool last_only,
+           ThreadPool& pool) const {
+    detail::check_pool(pool);
+    const Weights& w = weights_.get();
+    detail::run_decoder<D, Block, Layers, Norm, Arch>(pool, w.embedding, w.decoder, w.logits,
+                                                      state.s_, tokens, out, last_only);
+  }
+
+  Owned<Weights> weights_;
+};
+
+}  // namespace scaling

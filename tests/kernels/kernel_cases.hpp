@@ -1,0 +1,255 @@
+// Kernel tests, instantiated once per instruction set: each tests/kernels/arch_*.cpp defines
+// SCALING_TEST_ARCH (an xsimd arch tag) and SCALING_TEST_ARCH_NAME, is compiled with that arch's
+// -march in its own executable, and includes this file. Every kernel is compared with its scalar
+// double-precision twin in scaling/kernels/reference, with the error bound stated per case.
+
+#include <doctest/doctest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "scaling/core/init.hpp"
+#include "scaling/core/threads.hpp"
+#include "scaling/kernels/activation.hpp"
+#include "scaling/kernels/attention.hpp"
+#include "scaling/kernels/embedding.hpp"
+#include "scaling/kernels/gemm.hpp"
+#include "scaling/kernels/matvec.hpp"
+#include "scaling/kernels/norm.hpp"
+#include "scaling/kernels/reference/reference.hpp"
+#include "scaling/kernels/softmax.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace {
+
+using Arch = SCALING_TEST_ARCH;
+using scaling::Range;
+using scaling::Team;
+using scaling::kernels::Write;
+namespace ref = scaling::reference;
+
+#define ARCH_CASE(name) TEST_CASE("[" SCALING_TEST_ARCH_NAME "] " name)
+// Skip (with a message) on a CPU that cannot run this executable's kernels.
+#define REQUIRE_ARCH()                                                              \
+  if (!scaling::simd::cpu_supports<Arch>()) {                                       \
+    MESSAGE("this CPU lacks " SCALING_TEST_ARCH_NAME "; kernel cases not run here"); \
+    return;                                                                         \
+  }
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale = 1.0F) {
+  scaling::SplitMix64 rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.symmetric(scale);
+  return v;
+}
+
+// A float dot product of n terms has error at most about n·ε·Σ|aᵢbᵢ| (Higham, γ_n); +2 covers
+// the bias add and the final rounding of each output.
+double dot_bound(std::size_t n, double magnitude) {
+  return static_cast<double>(n + 2) * FLT_EPSILON * magnitude;
+}
+
+template <std::size_t Rows, std::size_t Cols, Write Mode>
+void check_matvec() {
+  CAPTURE(Rows);
+  CAPTURE(Cols);
+  const auto w = random_vector(Rows * Cols, 1 + Rows * 7 + Cols);
+  const auto x = random_vector(Cols, 2 + Cols);
+  const auto b = random_vector(Rows, 3 + Rows);
+  const auto start = random_vector(Rows, 4);  // y before the call (kAccumulate adds to it)
+  auto y = start;
+  scaling::kernels::matvec<Rows, Cols, Mode, Arch>(Team::solo(), w.data(), x.data(), b.data(), y.data());
+  const auto want = ref::matvec(w.data(), x.data(), b.data(), Rows, Cols);
+  const auto mag = ref::matvec_magnitude(w.data(), x.data(), b.data(), Rows, Cols);
+  for (std::size_t r = 0; r < Rows; ++r) {
+    double expect = want[r];
+    if (Mode == Write::kAccumulate) expect += start[r];
+    if (Mode == Write::kStoreRelu) expect = expect > 0 ? expect : 0;
+    CHECK(std::abs(y[r] - expect) <= dot_bound(Cols, mag[r]) + std::abs(start[r]) * FLT_EPSILON);
+  }
+
+  // Any split of the rows over a team gives bitwise the same y: this is what makes the models'
+  // results independent of the thread count.
+  for (unsigned size : {2U, 3U, 5U}) {
+    auto split_y = start;
+    for (unsigned id = 0; id < size; ++id) {
+      const Team member(id, size, nullptr);  // split() needs no barrier
+      scaling::kernels::matvec<Rows, Cols, Mode, Arch>(member, w.data(), x.data(), b.data(), split_y.data());
+    }
+    CHECK(split_y == y);
+  }
+}
+
+template <std::size_t Rows, std::size_t Cols>
+void check_gemm(std::size_t tokens) {
+  CAPTURE(Rows);
+  CAPTURE(Cols);
+  CAPTURE(tokens);
+  const auto w = random_vector(Rows * Cols, 11 + Rows + Cols);
+  const auto x = random_vector(tokens * Cols, 12 + tokens);
+  const auto b = random_vector(Rows, 13);
+  std::vector<float> y(tokens * Rows, -1.0F);
+  scaling::kernels::gemm<Rows, Cols, Write::kStore, Arch>(Team::solo(), x.data(), tokens, w.data(), b.data(), y.data());
+  for (std::size_t t = 0; t < tokens; ++t) {
+    const auto want = ref::matvec(w.data(), x.data() + t * Cols, b.data(), Rows, Cols);
+    const auto mag = ref::matvec_magnitude(w.data(), x.data() + t * Cols, b.data(), Rows, Cols);
+    std::vector<float> one(Rows);
+    scaling::kernels::matvec<Rows, Cols, Write::kStore, Arch>(Team::solo(), w.data(), x.data() + t * Cols, b.data(), one.data());
+    for (std::size_t r = 0; r < Rows; ++r) {
+      CHECK(std::abs(y[t * Rows + r] - want[r]) <= dot_bound(Cols, mag[r]));
+      CHECK(y[t * Rows + r] == one[r]);  // prefill and decode agree bitwise
+    }
+  }
+}
+
+ARCH_CASE("matvec matches the double-precision reference with tails") {
+  REQUIRE_ARCH();
+  check_matvec<1, 1, Write::kStore>();
+  check_matvec<5, 3, Write::kStore>();
+  check_matvec<7, 17, Write::kAccumulate>();
+  check_matvec<33, 64, Write::kStoreRelu>();
+  check_matvec<64, 100, Write::kStore>();
+  check_matvec<130, 257, Write::kAccumulate>();
+  check_matvec<256, 1024, Write::kStore>();
+}
+
+ARCH_CASE("gemm matches the reference and matvec with token and row tails") {
+  REQUIRE_ARCH();
+  for (std::size_t tokens : {1U, 3U, 4U, 9U}) {
+    check_gemm<5, 3>(tokens);
+    check_gemm<8, 16>(tokens);
+    check_gemm<13, 33>(tokens);
+    check_gemm<64, 130>(tokens);
+  }
+}
+
+template <std::size_t D>
+void check_norms() {
+  CAPTURE(D);
+  const auto x = random_vector(D, 21 + D, 3.0F);
+  auto gain = random_vector(D, 22);
+  const auto bias = random_vector(D, 23);
+  std::vector<float> y(D);
+  scaling::kernels::layer_norm<D, Arch>(x.data(), gain.data(), bias.data(), y.data());
+  const auto want = ref::layer_norm(x.data(), gain.data(), bias.data(), D, scaling::kernels::kNormEpsilon);
+  // Normalised values are O(1); mean, variance and scale each add a few ulps per element summed.
+  for (std::size_t i = 0; i < D; ++i) CHECK(std::abs(y[i] - want[i]) <= 1e-5 + 1e-5 * std::abs(want[i]));
+
+  scaling::kernels::rms_norm<D, Arch>(x.data(), gain.data(), y.data());
+  const auto want_rms = ref::rms_norm(x.data(), gain.data(), D, scaling::kernels::kNormEpsilon);
+  for (std::size_t i = 0; i < D; ++i) CHECK(std::abs(y[i] - want_rms[i]) <= 1e-5 + 1e-5 * std::abs(want_rms[i]));
+
+  auto in_place = x;  // y may alias x
+  scaling::kernels::layer_norm<D, Arch>(in_place.data(), gain.data(), bias.data(), in_place.data());
+  scaling::kernels::layer_norm<D, Arch>(x.data(), gain.data(), bias.data(), y.data());
+  CHECK(in_place == y);
+}
+
+ARCH_CASE("layer norm and RMS norm match the reference") {
+  REQUIRE_ARCH();
+  check_norms<2>();
+  check_norms<7>();
+  check_norms<16>();
+  check_norms<33>();
+  check_norms<1024>();
+}
+
+ARCH_CASE("softmax matches the reference including large logits") {
+  REQUIRE_ARCH();
+  for (std::size_t n : {1U, 5U, 16U, 17U, 100U, 513U}) {
+    CAPTURE(n);
+    auto x = random_vector(n, 31 + n, 20.0F);
+    x[n / 2] += 80.0F;  // exp would overflow without the max shift
+    std::vector<double> xd(x.begin(), x.end());
+    scaling::kernels::softmax<Arch>(x.data(), n);
+    const auto want = ref::softmax(xd.data(), n);
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      CHECK(std::abs(x[i] - want[i]) <= 1e-6 + 1e-5 * want[i]);  // xsimd exp: ~1 ulp
+      total += x[i];
+    }
+    CHECK(std::abs(total - 1.0) <= 1e-5);
+  }
+}
+
+ARCH_CASE("relu and embedding are exact") {
+  REQUIRE_ARCH();
+  for (std::size_t n : {1U, 15U, 16U, 37U}) {
+    auto x = random_vector(n, 41 + n);
+    const auto before = x;
+    scaling::kernels::relu<Arch>(x.data(), n);
+    for (std::size_t i = 0; i < n; ++i) CHECK(x[i] == (before[i] > 0 ? before[i] : 0.0F));
+  }
+  constexpr std::size_t kD = 37;
+  const auto e = random_vector(kD, 42);
+  const auto p = random_vector(kD, 43);
+  std::vector<float> y(kD);
+  scaling::kernels::embed<kD, Arch>(e.data(), p.data(), y.data());
+  for (std::size_t i = 0; i < kD; ++i) CHECK(y[i] == e[i] + p[i]);
+}
+
+template <std::size_t Dh>
+void check_attend_head(std::size_t n) {
+  CAPTURE(Dh);
+  CAPTURE(n);
+  const auto q = random_vector(Dh, 51 + Dh, 2.0F);
+  const auto k = random_vector(n * Dh, 52 + n, 2.0F);
+  const auto v = random_vector(n * Dh, 53 + n);
+  std::vector<float> scores(n);
+  std::vector<float> out(Dh);
+  scaling::kernels::attend_head<Dh, Arch>(q.data(), k.data(), v.data(), n, scores.data(), out.data());
+  const auto want = ref::attend_head(q.data(), k.data(), v.data(), n, Dh);
+  // Scores have error ~Dh·ε·|q||k|, softmax ~1 ulp relative, the weighted sum ~n·ε.
+  for (std::size_t i = 0; i < Dh; ++i) CHECK(std::abs(out[i] - want[i]) <= 2e-5);
+}
+
+ARCH_CASE("attention of one head matches the reference") {
+  REQUIRE_ARCH();
+  for (std::size_t n : {1U, 7U, 33U, 200U}) {
+    check_attend_head<8>(n);
+    check_attend_head<20>(n);
+    check_attend_head<64>(n);
+  }
+}
+
+ARCH_CASE("multi-head causal attention over a KV cache split over a team") {
+  REQUIRE_ARCH();
+  constexpr std::size_t kH = 3;
+  constexpr std::size_t kDh = 12;
+  constexpr std::size_t kCap = 20;
+  constexpr std::size_t kQueries = 5;
+  constexpr std::size_t kPos = 9;  // queries are positions 9..13
+  using Layout = scaling::kernels::KvLayout<kH, kCap, kDh>;
+  std::vector<float> kc(Layout::kSize);
+  std::vector<float> vc(Layout::kSize);
+  const auto krows = random_vector((kPos + kQueries) * kH * kDh, 61);
+  const auto vrows = random_vector((kPos + kQueries) * kH * kDh, 62);
+  for (std::size_t p = 0; p < kPos + kQueries; ++p) {
+    Layout::put(kc.data(), p, krows.data() + p * kH * kDh);
+    Layout::put(vc.data(), p, vrows.data() + p * kH * kDh);
+  }
+  const auto q = random_vector(kQueries * kH * kDh, 63);
+  std::vector<float> scores(3 * kCap);
+  std::vector<float> out(kQueries * kH * kDh);
+  const auto keys = [](std::size_t t) { return kPos + t + 1; };
+  for (unsigned id = 0; id < 3; ++id) {
+    scaling::kernels::attention<kH, kCap, kDh, Arch>(Team(id, 3, nullptr), q.data(), kQueries, kc.data(), vc.data(), keys, scores.data(), out.data());
+  }
+  for (std::size_t t = 0; t < kQueries; ++t) {
+    for (std::size_t h = 0; h < kH; ++h) {
+      // The reference reads the row-major (position, heads) rows directly: gather this head.
+      std::vector<float> kh;
+      std::vector<float> vh;
+      for (std::size_t p = 0; p < keys(t); ++p) {
+        kh.insert(kh.end(), krows.begin() + static_cast<std::ptrdiff_t>((p * kH + h) * kDh), krows.begin() + static_cast<std::ptrdiff_t>((p * kH + h + 1) * kDh));
+        vh.insert(vh.end(), vrows.begin() + static_cast<std::ptrdiff_t>((p * kH + h) * kDh), vrows.begin() + static_cast<std::ptrdiff_t>((p * kH + h + 1) * kDh));
+      }
+      const auto want = ref::attend_head(q.data() + (t * kH + h) * kDh, kh.data(), vh.data(), keys(t), kDh);
+      for (std::size_t i = 0; i < kDh; ++i) CHECK(std::abs(out[(t * kH + h) * kDh + i] - want[i]) <= 2e-5);
+    }
+  }
+}
+
+}  // namespace

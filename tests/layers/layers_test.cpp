@@ -1,0 +1,98 @@
+// Layers held alone: weight listing (names, counts, arena layout) and the feedforward sublayer
+// against the reference.
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "reference/model.hpp"
+#include "scaling/core/init.hpp"
+#include "scaling/kernels/reference/reference.hpp"
+#include "scaling/models/configs.hpp"
+#include "test_dims.hpp"
+
+namespace {
+
+using namespace scaling;
+using testing::kTiny;
+
+struct Names : detail::NamedVisitor {
+  std::vector<std::string> names;
+  template <std::size_t... E>
+  void tensor(std::string_view leaf, Tensor<E...>& /*t*/, Init /*init*/) {
+    names.push_back(name(leaf));
+  }
+};
+
+TEST_CASE("weights are listed under stable dotted names") {
+  DenseEncoderDecoder<kTiny, 1, 1>::Weights w;
+  Names v;
+  w.visit(v);
+  const std::vector<std::string> head{"embedding", "encoder.positions", "encoder.layers.0.attn_norm.gain",
+                                      "encoder.layers.0.attn_norm.bias", "encoder.layers.0.attn.q.w"};
+  REQUIRE(v.names.size() > head.size());
+  CHECK(std::vector<std::string>(v.names.begin(), v.names.begin() + 5) == head);
+  CHECK(std::find(v.names.begin(), v.names.end(), "decoder.layers.0.cross.k.b") != v.names.end());
+  CHECK(v.names.back() == "logits.b");
+}
+
+TEST_CASE("parameter count of the paper's 800M baseline") {
+  T5LargeDense::Weights w;  // views only: nothing is allocated
+  const std::size_t d = 1024;
+  const std::size_t f = 4096;
+  const std::size_t attn = 4 * (d * d + d);
+  const std::size_t ff = d * f + f + f * d + d;
+  const std::size_t norm = 2 * d;
+  const std::size_t encoder_block = attn + ff + 2 * norm;
+  const std::size_t decoder_block = 2 * attn + ff + 3 * norm;
+  const std::size_t expected = 32000 * d                    // shared embedding
+                               + 2 * (512 * d + norm)       // positions + final norms
+                               + 24 * (encoder_block + decoder_block) + 32000 * d + 32000;
+  CHECK(count_params(w) == expected);
+  CHECK(expected / 1000000 == 772);  // the spec's ≈772M
+}
+
+TEST_CASE("every tensor of an owned model starts on a 64-byte boundary and init is deterministic") {
+  using Model = DenseDecoderOnly<kTiny, 2>;
+  const Model a(5);
+  const Model b(5);
+  const Model c(6);
+  CHECK(reinterpret_cast<std::uintptr_t>(a.weights().decoder.layers[1].ff.in.w.data) % 64 == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(a.weights().logits.b.data) % 64 == 0);
+  const auto span_a = a.weights().embedding.span();
+  CHECK(std::equal(span_a.begin(), span_a.end(), b.weights().embedding.data));
+  CHECK(!std::equal(span_a.begin(), span_a.end(), c.weights().embedding.data));
+  // Learned positions start as sin/cos.
+  CHECK(a.weights().decoder.positions.data[3 * kTiny.d_model + 0] == doctest::Approx(std::sin(3.0)));
+  CHECK(a.weights().decoder.positions.data[3 * kTiny.d_model + 1] == doctest::Approx(std::cos(3.0)));
+  CHECK(a.weights().decoder.positions.data[3 * kTiny.d_model + 5] ==
+        doctest::Approx(scaling::reference::sinusoid(3, 5, kTiny.d_model)));
+}
+
+TEST_CASE("the dense feedforward sublayer adds FF(xn) to the residual") {
+  using Ff = DenseFeedForward<kTiny>;
+  Owned<Ff::Weights> weights;
+  init_random(weights.get(), 3);
+  Workspace<kTiny, 3> ws;
+  SplitMix64 rng(1);
+  std::vector<float> xn(3 * kTiny.d_model);
+  std::vector<float> x(3 * kTiny.d_model);
+  for (auto& e : xn) e = rng.symmetric(1.0F);
+  for (auto& e : x) e = rng.symmetric(1.0F);
+  testing::Rows xn_rows(3);
+  testing::Rows x_rows(3);
+  for (std::size_t t = 0; t < 3; ++t) {
+    xn_rows[t].assign(xn.begin() + static_cast<std::ptrdiff_t>(t * kTiny.d_model), xn.begin() + static_cast<std::ptrdiff_t>((t + 1) * kTiny.d_model));
+    x_rows[t].assign(x.begin() + static_cast<std::ptrdiff_t>(t * kTiny.d_model), x.begin() + static_cast<std::ptrdiff_t>((t + 1) * kTiny.d_model));
+  }
+  testing::add(x_rows, testing::feedforward(weights.get(), xn_rows));
+  Ff::State state;
+  const Team solo = Team::solo();
+  Ff::forward<simd::DefaultArch>(Step{solo, 0, 3}, weights.get(), state, ws, xn.data(), x.data());
+  for (std::size_t t = 0; t < 3; ++t) {
+    for (std::size_t i = 0; i < kTiny.d_model; ++i) CHECK(x[t * kTiny.d_model + i] == doctest::Approx(x_rows[t][i]).epsilon(1e-5));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,87 @@
+// Bad input at run time gets a scaling::Error with a message, never undefined behaviour.
+
+#include <doctest/doctest.h>
+
+#include <limits>
+#include <vector>
+
+#include "scaling/models/configs.hpp"
+#include "test_dims.hpp"
+
+namespace {
+
+using namespace scaling;
+using testing::kTiny;
+
+TEST_CASE("decoder-only rejects bad input with a clear error") {
+  const DenseDecoderOnly<kTiny, 1> model(1);
+  ThreadPool pool(2);
+  auto state = model.new_state();
+  std::vector<float> logits(kTiny.vocab);
+  std::vector<Token> ok{1, 2, 3};
+
+  CHECK_THROWS_WITH_AS(model.decode(state, 1, logits, pool),
+                       "scaling: decode: the state holds no tokens; call prefill first", Error);
+  CHECK_THROWS_WITH_AS(model.prefill(state, std::vector<Token>{}, logits, pool),
+                       "scaling: prefill: the prompt is empty", Error);
+  CHECK_THROWS_WITH_AS(model.prefill(state, std::vector<Token>{1, 50}, logits, pool),
+                       "scaling: prefill: token 50 at index 1 is outside the vocabulary [0, 50)", Error);
+  CHECK_THROWS_WITH_AS(model.prefill(state, std::vector<Token>{-1}, logits, pool),
+                       "scaling: prefill: token -1 at index 0 is outside the vocabulary [0, 50)", Error);
+  std::vector<Token> too_long(kTiny.max_len + 1, 0);
+  CHECK_THROWS_WITH_AS(model.prefill(state, too_long, logits, pool),
+                       "scaling: prefill: 71 token(s) at position 0 would pass max_len 70", Error);
+  std::vector<float> small(kTiny.vocab - 1);
+  CHECK_THROWS_WITH_AS(model.prefill(state, ok, small, pool),
+                       "scaling: prefill: the logits buffer holds 49 floats, expected 50", Error);
+  std::vector<float> per_position(kTiny.vocab);  // forward wants one row per token
+  CHECK_THROWS_WITH_AS(model.forward(state, ok, per_position, pool),
+                       "scaling: forward: the logits buffer holds 50 floats, expected 150", Error);
+  CHECK(state.position() == 0);  // nothing above touched the state
+
+  model.prefill(state, ok, logits, pool);
+  CHECK_THROWS_WITH_AS(model.prefill(state, ok, logits, pool),
+                       "scaling: prefill: the state already holds 3 tokens; call reset() first or continue with decode",
+                       Error);
+  CHECK_THROWS_WITH_AS(model.decode(state, std::numeric_limits<Token>::max(), logits, pool),
+                       "scaling: decode: token 2147483647 at index 0 is outside the vocabulary [0, 50)", Error);
+  CHECK_THROWS_AS(model.decode(state, 1, small, pool), Error);
+
+  // Decode up to max_len, then one more is an error.
+  while (state.position() < kTiny.max_len) model.decode(state, 1, logits, pool);
+  CHECK_THROWS_WITH_AS(model.decode(state, 1, logits, pool),
+                       "scaling: decode: 1 token(s) at position 70 would pass max_len 70", Error);
+  CHECK(state.position() == kTiny.max_len);
+}
+
+TEST_CASE("encoder-decoder rejects bad input with a clear error") {
+  const DenseEncoderDecoder<kTiny, 1, 1> model(1);
+  ThreadPool pool(1);
+  auto state = model.new_state();
+  std::vector<float> logits(kTiny.vocab);
+  std::vector<Token> ok{1, 2};
+  CHECK_THROWS_WITH_AS(model.prefill(state, ok, logits, pool),
+                       "scaling: prefill: no input encoded; call encode first", Error);
+  CHECK_THROWS_WITH_AS(model.decode(state, 1, logits, pool),
+                       "scaling: decode: no input encoded; call encode first", Error);
+  CHECK_THROWS_WITH_AS(model.encode(state, std::vector<Token>{}, pool), "scaling: encode: the input is empty", Error);
+  CHECK_THROWS_WITH_AS(model.encode(state, std::vector<Token>(kTiny.max_len + 1, 0), pool),
+                       "scaling: encode: 71 token(s) at position 0 would pass max_len 70", Error);
+  CHECK_THROWS_AS(model.encode(state, std::vector<Token>{3, 99}, pool), Error);
+  model.encode(state, ok, pool);
+  CHECK_THROWS_WITH_AS(model.decode(state, 1, logits, pool),
+                       "scaling: decode: the state holds no tokens; call prefill first", Error);
+  model.prefill(state, ok, logits, pool);
+  model.decode(state, 4, logits, pool);
+  CHECK(state.position() == 3);
+}
+
+TEST_CASE("a pool larger than the supported team is rejected") {
+  const DenseDecoderOnly<kTiny, 1> model(1);
+  ThreadPool pool(kMaxTeam + 1);
+  auto state = model.new_state();
+  std::vector<float> logits(kTiny.vocab);
+  CHECK_THROWS_AS(model.prefill(state, std::vector<Token>{1}, logits, pool), Error);
+}
+
+}  // namespace

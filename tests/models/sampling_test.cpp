@@ -1,0 +1,61 @@
+// Greedy and seeded temperature / top-k sampling.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "scaling/models/sampling.hpp"
+
+namespace {
+
+using namespace scaling;
+
+TEST_CASE("greedy takes the largest logit with ties to the lowest id") {
+  CHECK(greedy(std::vector<float>{0.5F, 2.0F, -1.0F, 2.0F}) == 1);
+  CHECK(greedy(std::vector<float>{3.0F}) == 0);
+  CHECK_THROWS_AS(greedy(std::vector<float>{}), Error);
+}
+
+TEST_CASE("temperature 0 and top_k 1 are greedy") {
+  const std::vector<float> logits{0.1F, 0.3F, 0.2F, 0.3F};
+  Sampler zero(0.0F, 0, 1);
+  Sampler top1(1.0F, 1, 1);
+  for (int i = 0; i < 20; ++i) {
+    CHECK(zero(logits) == 1);
+    CHECK(top1(logits) == 1);
+  }
+  CHECK_THROWS_AS(Sampler(-1.0F, 0, 1), Error);
+  CHECK_THROWS_AS(Sampler(NAN, 0, 1), Error);
+}
+
+TEST_CASE("sampling is reproducible from the seed and follows softmax(logits / T) over the top k") {
+  const std::vector<float> logits{1.0F, 0.0F, 2.0F, -1.0F, 1.5F};
+  Sampler a(0.7F, 3, 42);
+  Sampler b(0.7F, 3, 42);
+  std::vector<int> counts(logits.size(), 0);
+  constexpr int kDraws = 20000;
+  for (int i = 0; i < kDraws; ++i) {
+    const Token t = a(logits);
+    CHECK(t == b(logits));
+    ++counts[static_cast<std::size_t>(t)];
+  }
+  // Only the top 3 (ids 2, 4, 0) are ever drawn.
+  CHECK(counts[1] == 0);
+  CHECK(counts[3] == 0);
+  // Frequencies within 5 standard deviations of softmax over {2, 1.5, 1} / 0.7.
+  const double z = std::exp(2.0 / 0.7) + std::exp(1.5 / 0.7) + std::exp(1.0 / 0.7);
+  for (const auto& [id, logit] : {std::pair{2, 2.0}, std::pair{4, 1.5}, std::pair{0, 1.0}}) {
+    const double p = std::exp(logit / 0.7) / z;
+    const double sd = std::sqrt(kDraws * p * (1 - p));
+    CAPTURE(id);
+    CHECK(std::abs(counts[static_cast<std::size_t>(id)] - kDraws * p) <= 5 * sd);
+  }
+  Sampler other(0.7F, 3, 43);
+  int same = 0;
+  Sampler again(0.7F, 3, 42);
+  for (int i = 0; i < 100; ++i) same += other(logits) == again(logits) ? 1 : 0;
+  CHECK(same < 100);  // a different seed gives a different sequence
+}
+
+}  // namespace
