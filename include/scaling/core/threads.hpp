@@ -24,11 +24,8 @@
 #include <utility>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 #include "scaling/core/error.hpp"
+#include "scaling/simd/intrinsics.hpp"
 
 namespace scaling {
 

@@ -43,11 +43,12 @@ class Sampler {
              (logits[static_cast<std::size_t>(a)] == logits[static_cast<std::size_t>(b)] && a < b);
     };
     std::partial_sort(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(k), ids_.end(), before);
-    const double top = logits[static_cast<std::size_t>(ids_[0])];
+    const auto logit = [&](std::size_t i) { return static_cast<double>(logits[static_cast<std::size_t>(ids_[i])]); };
+    const double top = logit(0);
     weights_.resize(k);
     double total = 0.0;
     for (std::size_t i = 0; i < k; ++i) {
-      total += weights_[i] = std::exp((logits[static_cast<std::size_t>(ids_[i])] - top) / temperature_);
+      total += weights_[i] = std::exp((logit(i) - top) / static_cast<double>(temperature_));
     }
     const double u = static_cast<double>(rng_.next() >> 11) * 0x1.0p-53 * total;
     double acc = 0.0;

@@ -7,7 +7,7 @@
 #include <array>
 #include <cstddef>
 
-#include <xsimd/xsimd.hpp>
+#include "scaling/simd/intrinsics.hpp"
 
 namespace scaling::simd {
 

@@ -1,0 +1,188 @@
+// Decode of one token through the dense 800M shapes (T5-large-like, spec section 1a), with random
+// weights distinct per layer (1.2-3.1 GB, far beyond the 32 MiB L3):
+//   block/...   one decoder block at a time, rotating over 24 distinct blocks
+//   token/...   the whole step: embedding, 24 blocks, final norm, 32000-wide logits
+// Counters: weight bytes touched per token, achieved GB/s, and of_probe = achieved / the read
+// bandwidth probe measured by this process at startup. Peers (libtorch) run the same weights.
+//
+//   build/bench/bench/bench_decode --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "common.hpp"
+#include "scaling/core/init.hpp"
+#include "scaling/models/configs.hpp"
+#include "scaling/models/sampling.hpp"
+
+#ifdef SCALING_HAVE_TORCH
+#include <torch/torch.h>
+
+#include "torch_decoder.hpp"
+#endif
+
+namespace {
+
+using namespace scaling;
+constexpr Dims kD = kT5Large;
+constexpr std::size_t kLayers = 24;
+constexpr std::size_t kInputLength = 16;  // the paper's timing protocol: 16 encoder tokens
+constexpr std::size_t kPrompt = 4;        // decoder tokens before timing starts
+constexpr std::size_t kMaxTimedPosition = 64;
+
+// Weights a decode step reads: everything but the cross-attention K/V projections, which run
+// once per input in encode().
+template <class W>
+double touched_bytes(W& weights) {
+  return static_cast<double>(count_params(weights)) * sizeof(float);
+}
+constexpr double kCrossKvBytes = 2.0 * (kD.d_model * kD.d_attn() + kD.d_attn()) * sizeof(float);
+
+// 24 distinct blocks, each run alone on one token.
+template <class Block>
+struct BlockStack {
+  std::array<typename Block::Weights, kLayers> layers;
+  template <class V>
+  void visit(V& v) {
+    for (std::size_t i = 0; i < kLayers; ++i) v.scope(i, [&] { layers[i].visit(v); });
+  }
+};
+
+template <class Block, bool kHasCross>
+void BM_DecodeBlock(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  static auto weights = [] {
+    auto w = std::make_unique<Owned<BlockStack<Block>>>();
+    init_random(w->get(), 1);
+    return w;
+  }();
+  std::vector<typename Block::State> states(kLayers);
+  if constexpr (kHasCross) {
+    for (auto& s : states) s.cross.length = kInputLength;  // cached encoder keys/values
+  }
+  Workspace<kD, 1> ws;
+  AlignedBuffer x(kD.d_model);
+  SplitMix64 rng(2);
+  for (std::size_t i = 0; i < kD.d_model; ++i) x.data()[i] = rng.symmetric(1.0F);
+  ThreadPool pool(threads);
+  std::size_t layer = 0;
+  std::size_t pos = 0;
+  for (auto _ : state) {
+    pool.run([&](const Team& team) {
+      Block::template forward<simd::DefaultArch>(Step{team, pos, 1}, weights->get().layers[layer], states[layer], ws,
+                                                 x.data());
+    });
+    if (++layer == kLayers) {
+      layer = 0;
+      pos = (pos + 1) % kMaxTimedPosition;
+    }
+  }
+  typename Block::Weights one;
+  const double bytes = touched_bytes(one) - (kHasCross ? kCrossKvBytes : 0.0);
+  bench::set_bandwidth_counters(state, bytes, threads);
+}
+
+// The whole decode step of a model. Every kMaxTimedPosition tokens the sequence restarts (outside
+// the timed region), so attention stays as short as in the paper's protocol.
+template <class Model>
+const Model& model() {
+  static const Model m(1);
+  return m;
+}
+
+template <class Model>
+void start(const Model& m, typename Model::State& s, std::vector<float>& logits, ThreadPool& pool) {
+  const std::vector<Token> input(kInputLength, 7);
+  const std::vector<Token> prompt(kPrompt, 3);
+  if constexpr (requires { m.encode(s, input, pool); }) {
+    m.encode(s, input, pool);
+  } else {
+    s.reset();
+  }
+  m.prefill(s, prompt, logits, pool);
+}
+
+template <class Model>
+double token_bytes() {
+  typename Model::Weights w;
+  std::size_t params = count_params(w.decoder.final_norm) + count_params(w.logits) +
+                       2 * kD.d_model;  // + one embedding row and one position row
+  for (auto& layer : w.decoder.layers) params += count_params(layer);
+  double bytes = static_cast<double>(params) * sizeof(float);
+  if constexpr (requires { w.encoder; }) bytes -= kLayers * kCrossKvBytes;
+  return bytes;
+}
+
+template <class Model>
+void BM_DecodeToken(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  const Model& m = model<Model>();
+  ThreadPool pool(threads);
+  auto s = m.new_state();
+  std::vector<float> logits(kD.vocab);
+  start(m, s, logits, pool);
+  Token next = 0;
+  for (auto _ : state) {
+    m.decode(s, next, logits, pool);
+    next = greedy(logits);
+    if (s.position() == kMaxTimedPosition) {
+      state.PauseTiming();
+      start(m, s, logits, pool);
+      state.ResumeTiming();
+    }
+  }
+  bench::set_bandwidth_counters(state, token_bytes<Model>(), threads);
+}
+
+#ifdef SCALING_HAVE_TORCH
+// libtorch on the same weights (zero-copy views), its own KV cache, at::set_num_threads(threads).
+void BM_TorchDecodeToken(benchmark::State& state) {
+  using Model = T5LargeDenseDecoderOnly;
+  const auto threads = static_cast<unsigned>(state.range(0));
+  at::set_num_threads(static_cast<int>(threads));
+  bench::TorchDecoder<Model> peer(model<Model>().weights());
+  std::vector<float> logits(kD.vocab);
+  const std::vector<Token> prompt(kPrompt, 3);
+  peer.prefill(prompt, logits.data());
+  std::size_t pos = kPrompt;
+  Token next = 0;
+  for (auto _ : state) {
+    peer.decode(next, logits.data());
+    next = greedy(logits);
+    if (++pos == kMaxTimedPosition) {
+      state.PauseTiming();
+      peer.reset();
+      peer.prefill(prompt, logits.data());
+      pos = kPrompt;
+      state.ResumeTiming();
+    }
+  }
+  bench::set_bandwidth_counters(state, token_bytes<Model>(), threads);
+}
+#endif
+
+using DecoderOnlyBlock = DenseDecoderBlock<kD>;
+using CrossBlock = DenseCrossDecoderBlock<kD>;
+
+BENCHMARK(BM_DecodeBlock<DecoderOnlyBlock, false>)->Name("block/decoder-only/scaling")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_DecodeBlock<CrossBlock, true>)->Name("block/with-cross-attention/scaling")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_DecodeToken<T5LargeDenseDecoderOnly>)->Name("token/decoder-only/scaling")->Arg(1)->Arg(2)->UseRealTime();
+#ifdef SCALING_HAVE_TORCH
+BENCHMARK(BM_TorchDecodeToken)->Name("token/decoder-only/libtorch")->Arg(1)->Arg(2)->UseRealTime();
+#endif
+BENCHMARK(BM_DecodeToken<T5LargeDense>)->Name("token/encoder-decoder/scaling")->Arg(1)->Arg(2)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  scaling::bench::measure_probes({1, 2});
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

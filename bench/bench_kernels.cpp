@@ -1,0 +1,139 @@
+// Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
+// probe and against Eigen 3.4 and OpenBLAS sgemv on the same shapes, in one run.
+//
+//   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "common.hpp"
+#include "scaling/core/init.hpp"
+#include "scaling/kernels/matvec.hpp"
+
+#ifdef SCALING_HAVE_EIGEN
+#include <Eigen/Core>
+#endif
+#ifdef SCALING_HAVE_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+namespace {
+
+using namespace scaling;
+
+// Enough distinct matrices of Rows × Cols to cover 512 MiB, so consecutive calls never hit cache.
+template <std::size_t Rows, std::size_t Cols>
+struct Working {
+  static constexpr std::size_t kBytes = Rows * Cols * sizeof(float);
+  static constexpr std::size_t kCount = std::max<std::size_t>(2, (std::size_t{512} << 20) / kBytes);
+  AlignedBuffer weights{kCount * Rows * Cols};
+  std::vector<float> x = std::vector<float>(Cols);
+  std::vector<float> y = std::vector<float>(Rows);
+  std::size_t next = 0;
+  Working() {
+    SplitMix64 rng(1);
+    for (std::size_t i = 0; i < weights.size(); ++i) weights.data()[i] = rng.symmetric(0.05F);
+    for (auto& v : x) v = rng.symmetric(1.0F);
+  }
+  const float* take() {
+    const float* w = weights.data() + next * Rows * Cols;
+    next = (next + 1) % kCount;
+    return w;
+  }
+};
+
+template <std::size_t Rows, std::size_t Cols>
+Working<Rows, Cols>& working() {
+  static Working<Rows, Cols> w;  // shared by ours and the peers: the same bytes
+  return w;
+}
+
+template <std::size_t Rows, std::size_t Cols>
+void BM_Matvec(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  auto& w = working<Rows, Cols>();
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    const float* m = w.take();
+    pool.run([&](const Team& team) { kernels::matvec<Rows, Cols>(team, m, w.x.data(), nullptr, w.y.data()); });
+    benchmark::DoNotOptimize(w.y.data());
+  }
+  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, threads);
+}
+
+#ifdef SCALING_HAVE_EIGEN
+// Eigen's matrix–vector product is single-threaded.
+template <std::size_t Rows, std::size_t Cols>
+void BM_EigenMatvec(benchmark::State& state) {
+  auto& w = working<Rows, Cols>();
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const Eigen::VectorXf> x(w.x.data(), Cols);
+  Eigen::Map<Eigen::VectorXf> y(w.y.data(), Rows);
+  for (auto _ : state) {
+    Eigen::Map<const Mat> m(w.take(), Rows, Cols);
+    y.noalias() = m * x;
+    benchmark::DoNotOptimize(w.y.data());
+  }
+  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, 1);
+}
+#endif
+
+#ifdef SCALING_HAVE_OPENBLAS
+template <std::size_t Rows, std::size_t Cols>
+void BM_OpenBlasSgemv(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  openblas_set_num_threads(static_cast<int>(threads));
+  auto& w = working<Rows, Cols>();
+  for (auto _ : state) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, Rows, Cols, 1.0F, w.take(), Cols, w.x.data(), 1, 0.0F,
+                w.y.data(), 1);
+    benchmark::DoNotOptimize(w.y.data());
+  }
+  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, threads);
+}
+#endif
+
+void BM_ReadProbe(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  for (auto _ : state) state.SetIterationTime(0);  // reported from the startup measurement
+  state.counters["GB/s"] = bench::probes()[threads] * 1e-9;
+}
+
+#define SCALING_MATVEC_BENCH(R, C)                                                          \
+  BENCHMARK(BM_Matvec<R, C>)->Name("matvec/scaling/" #R "x" #C)->Arg(1)->Arg(2)->UseRealTime(); \
+  SCALING_EIGEN_BENCH(R, C)                                                                  \
+  SCALING_OPENBLAS_BENCH(R, C)
+
+#ifdef SCALING_HAVE_EIGEN
+#define SCALING_EIGEN_BENCH(R, C) \
+  BENCHMARK(BM_EigenMatvec<R, C>)->Name("matvec/eigen/" #R "x" #C)->Arg(1)->UseRealTime();
+#else
+#define SCALING_EIGEN_BENCH(R, C)
+#endif
+#ifdef SCALING_HAVE_OPENBLAS
+#define SCALING_OPENBLAS_BENCH(R, C) \
+  BENCHMARK(BM_OpenBlasSgemv<R, C>)->Name("matvec/openblas/" #R "x" #C)->Arg(1)->Arg(2)->UseRealTime();
+#else
+#define SCALING_OPENBLAS_BENCH(R, C)
+#endif
+
+// The 800M model's shapes: attention projections, FF in / out, logits.
+SCALING_MATVEC_BENCH(1024, 1024)
+SCALING_MATVEC_BENCH(4096, 1024)
+SCALING_MATVEC_BENCH(1024, 4096)
+SCALING_MATVEC_BENCH(32000, 1024)
+BENCHMARK(BM_ReadProbe)->Name("probe/read")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  scaling::bench::measure_probes({1, 2});
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
