@@ -2,6 +2,7 @@
 // Umbrella header: everything a user of scaling needs.
 
 #include "scaling/blocks/blocks.hpp"
+#include "scaling/core/bandwidth.hpp"
 #include "scaling/core/dims.hpp"
 #include "scaling/core/error.hpp"
 #include "scaling/core/init.hpp"

@@ -54,3 +54,12 @@ TEST_CASE("default thread count is at least one and SCALING_NUM_THREADS is valid
 }
 
 }  // namespace
+
+#include "scaling/core/bandwidth.hpp"
+
+TEST_CASE("the read-bandwidth probe reads and reports a positive rate") {
+  ThreadPool pool(2);
+  const double rate = scaling::measure_read_bandwidth(pool, std::size_t{1} << 20, 2);
+  CHECK(rate > 1e6);  // any machine reads a MiB at more than 1 MB/s
+  CHECK(scaling::detail::read_sum(std::vector<float>(1000, 0.5F).data(), 1000) == 500.0F);
+}
