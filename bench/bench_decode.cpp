@@ -9,7 +9,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -143,11 +145,21 @@ void BM_DecodeToken(benchmark::State& state) {
 void BM_TorchDecodeToken(benchmark::State& state) {
   using Model = T5LargeDenseDecoderOnly;
   const auto threads = static_cast<unsigned>(state.range(0));
-  at::set_num_threads(static_cast<int>(threads));
-  bench::TorchDecoder<Model> peer(model<Model>().weights());
+  bench::set_torch_threads(static_cast<int>(threads));
+  const Model& m = model<Model>();
+  bench::TorchDecoder<Model> peer(m.weights());
   std::vector<float> logits(kD.vocab);
   const std::vector<Token> prompt(kPrompt, 3);
   peer.prefill(prompt, logits.data());
+  {  // the peer computes the same function: compare its logits with ours once
+    ThreadPool pool(threads);
+    auto s = m.new_state();
+    std::vector<float> ours(kD.vocab);
+    m.prefill(s, prompt, ours, pool);
+    float worst = 0;
+    for (std::size_t i = 0; i < kD.vocab; ++i) worst = std::max(worst, std::abs(ours[i] - logits[i]));
+    state.counters["max_abs_diff"] = worst;
+  }
   std::size_t pos = kPrompt;
   Token next = 0;
   for (auto _ : state) {

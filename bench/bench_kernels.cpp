@@ -38,7 +38,7 @@ struct Working {
     for (std::size_t i = 0; i < weights.size(); ++i) weights.data()[i] = rng.symmetric(0.05F);
     for (auto& v : x) v = rng.symmetric(1.0F);
   }
-  const float* take() {
+  const float* take() {  // the next matrix, round robin
     const float* w = weights.data() + next * Rows * Cols;
     next = (next + 1) % kCount;
     return w;
@@ -51,17 +51,29 @@ Working<Rows, Cols>& working() {
   return w;
 }
 
+// Products per benchmark iteration. A model step runs all its products inside one pool.run()
+// with a barrier between them; so does this benchmark, so the time per product includes the
+// barrier but not a thread wake-up (which a model pays once per token). The peers run the same
+// number of products per iteration.
+constexpr std::size_t kProductsPerIteration = 8;
+
 template <std::size_t Rows, std::size_t Cols>
 void BM_Matvec(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
   auto& w = working<Rows, Cols>();
   ThreadPool pool(threads);
   for (auto _ : state) {
-    const float* m = w.take();
-    pool.run([&](const Team& team) { kernels::matvec<Rows, Cols>(team, m, w.x.data(), nullptr, w.y.data()); });
+    pool.run([&](const Team& team) {
+      for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
+        const float* m = w.weights.data() + ((w.next + i) % w.kCount) * Rows * Cols;
+        kernels::matvec<Rows, Cols>(team, m, w.x.data(), nullptr, w.y.data());
+        team.sync();
+      }
+    });
+    w.next = (w.next + kProductsPerIteration) % w.kCount;
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, threads);
+  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads);
 }
 
 #ifdef SCALING_HAVE_EIGEN
@@ -73,11 +85,13 @@ void BM_EigenMatvec(benchmark::State& state) {
   Eigen::Map<const Eigen::VectorXf> x(w.x.data(), Cols);
   Eigen::Map<Eigen::VectorXf> y(w.y.data(), Rows);
   for (auto _ : state) {
-    Eigen::Map<const Mat> m(w.take(), Rows, Cols);
-    y.noalias() = m * x;
+    for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
+      Eigen::Map<const Mat> m(w.take(), Rows, Cols);
+      y.noalias() = m * x;
+    }
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, 1);
+  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, 1);
 }
 #endif
 
@@ -88,11 +102,13 @@ void BM_OpenBlasSgemv(benchmark::State& state) {
   openblas_set_num_threads(static_cast<int>(threads));
   auto& w = working<Rows, Cols>();
   for (auto _ : state) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, Rows, Cols, 1.0F, w.take(), Cols, w.x.data(), 1, 0.0F,
-                w.y.data(), 1);
+    for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, Rows, Cols, 1.0F, w.take(), Cols, w.x.data(), 1, 0.0F,
+                  w.y.data(), 1);
+    }
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, Working<Rows, Cols>::kBytes, threads);
+  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads);
 }
 #endif
 

@@ -2,15 +2,16 @@
 // A libtorch peer of the dense decoder-only model: the same weights (zero-copy views), the same
 // math (pre-LN blocks, LayerNorm eps 1e-6, 1/sqrt(d_head) attention, learned positions, final
 // norm, logits Dense), written the way a user of the C++ API would write incremental decoding:
-// InferenceMode, torch::linear on the weights, a preallocated KV cache filled in place, bmm.
+// InferenceMode, torch::linear/addmv on the weights, a preallocated KV cache filled in place, bmm.
 //
-//   at::set_num_threads(threads);           // the caller picks the intra-op threads; not set here
+//   set_torch_threads(threads);             // the caller picks the threads; the class never does
 //   scaling::bench::TorchDecoder<Model> peer(model.weights());
 //   peer.prefill(prompt, logits);           // logits: vocab floats of the last prompt token
 //   peer.decode(token, logits);             // one token at a time
 //
 // The weights must outlive the peer. Float32 throughout.
 
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -24,6 +25,18 @@
 #include "scaling/models/configs.hpp"
 
 namespace scaling::bench {
+
+// at::set_num_threads sizes libtorch's OpenMP pool only. Debian's libtorch does its matrix products
+// (addmv, addmm, bmm) in the system BLAS, OpenBLAS, whose own pool defaults to every core: size it
+// too (found at run time, so nothing links OpenBLAS by name; equivalent to OPENBLAS_NUM_THREADS).
+inline void set_torch_threads(int threads) {
+  at::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): dlsym returns void*
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
+}
 
 template <class Model>
 class TorchDecoder {
@@ -47,7 +60,12 @@ class TorchDecoder {
     at::Tensor w, b;
     template <class W>
     explicit Linear(const W& d) : w(view(d.w)), b(view(d.b)) {}
-    [[nodiscard]] at::Tensor operator()(const at::Tensor& x) const { return torch::linear(x, w, b); }
+    // x: (T, in) → (T, out). One row goes through addmv (BLAS gemv): torch::linear on a (1, in)
+    // input calls a 1-row sgemm, which Debian's OpenBLAS 0.3.21 runs ~2.5x slower than sgemv.
+    [[nodiscard]] at::Tensor operator()(const at::Tensor& x) const {
+      if (x.size(0) == 1) return torch::addmv(b, w, x[0]).unsqueeze(0);
+      return torch::linear(x, w, b);
+    }
   };
   struct Norm {  // gain (d), bias (d)
     at::Tensor gain, bias;

@@ -61,5 +61,8 @@ TEST_CASE("the read-bandwidth probe reads and reports a positive rate") {
   ThreadPool pool(2);
   const double rate = scaling::measure_read_bandwidth(pool, std::size_t{1} << 20, 2);
   CHECK(rate > 1e6);  // any machine reads a MiB at more than 1 MB/s
-  CHECK(scaling::detail::read_sum(std::vector<float>(1000, 0.5F).data(), 1000) == 500.0F);
+  for (std::size_t n : {0U, 1U, 127U, 128U, 1000U, 4099U}) {
+    CAPTURE(n);
+    CHECK(scaling::detail::read_sum(std::vector<float>(n, 0.5F).data(), n) == 0.5F * static_cast<float>(n));
+  }
 }

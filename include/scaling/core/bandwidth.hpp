@@ -18,22 +18,28 @@ namespace scaling {
 
 namespace detail {
 
-// Sums floats [p, p + n) with 8 independent accumulators: enough loads in flight to saturate the
-// memory system (the adds are free next to DRAM).
+// Sums floats [p, p + n) as kStreams interleaved sequential streams (quarters of the range read in
+// lockstep), two accumulators each. A single stream per core leaves 10-20% of this machine's
+// bandwidth unused; matvec reads 4 rows at a time, and so does the probe.
 inline float read_sum(const float* p, std::size_t n) {
   using A = simd::DefaultArch;
   constexpr std::size_t kW = simd::kWidth<A>;
-  constexpr std::size_t kAcc = 8;
-  simd::Vec<A> acc[kAcc];
-  for (auto& a : acc) a = simd::zero<A>();
-  std::size_t i = 0;
-  for (; i + kAcc * kW <= n; i += kAcc * kW) {
-    for (std::size_t k = 0; k < kAcc; ++k) acc[k] = acc[k] + simd::load<A>(p + i + k * kW);
+  constexpr std::size_t kStreams = 4;
+  const std::size_t per = n / (kStreams * 2 * kW) * (2 * kW);  // vector part of each stream
+  simd::Vec<A> acc[kStreams][2];
+  for (auto& stream : acc) {
+    for (auto& a : stream) a = simd::zero<A>();
   }
-  for (std::size_t k = 1; k < kAcc; ++k) acc[0] = acc[0] + acc[k];
-  float s = simd::reduce_add(acc[0]);
-  for (; i < n; ++i) s += p[i];
-  return s;
+  for (std::size_t i = 0; i < per; i += 2 * kW) {
+    for (std::size_t s = 0; s < kStreams; ++s) {
+      acc[s][0] = acc[s][0] + simd::load<A>(p + s * per + i);
+      acc[s][1] = acc[s][1] + simd::load<A>(p + s * per + i + kW);
+    }
+  }
+  float total = 0.0F;
+  for (auto& stream : acc) total += simd::reduce_add(stream[0] + stream[1]);
+  for (std::size_t i = kStreams * per; i < n; ++i) total += p[i];  // what the streams left over
+  return total;
 }
 
 }  // namespace detail

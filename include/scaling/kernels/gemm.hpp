@@ -9,6 +9,7 @@
 
 #include <cstddef>
 
+#include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/dot.hpp"
 #include "scaling/kernels/matvec.hpp"
@@ -68,7 +69,7 @@ template <std::size_t Rows, std::size_t Cols, Write Mode = Write::kStore,
           class Arch = simd::DefaultArch>
 void gemm(const Team& team, const float* x, std::size_t tokens, const float* w, const float* b,
           float* y) {
-  gemm_rows<Rows, Cols, Mode, Arch>(x, tokens, w, b, y, team.split(Rows, kRowBlock));
+  gemm_rows<Rows, Cols, Mode, Arch>(x, tokens, w, b, y, team.split(Rows, kFloatsPerLine));
 }
 
 }  // namespace scaling::kernels
