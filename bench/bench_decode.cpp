@@ -2,8 +2,9 @@
 // weights distinct per layer (1.2-3.1 GB, far beyond the 32 MiB L3):
 //   block/...   one decoder block at a time, rotating over 24 distinct blocks
 //   token/...   the whole step: embedding, 24 blocks, final norm, 32000-wide logits
-// Counters: weight bytes touched per token, achieved GB/s, and of_probe = achieved / the read
-// bandwidth probe measured by this process at startup. Peers (libtorch) run the same weights.
+// Counters, from the median token: median_ms (per token, or per block), MB of weights read,
+// achieved GB/s, and of_probe = achieved / the read bandwidth probe measured by this process at
+// startup. Peers (libtorch) run the same weights.
 //
 //   build/bench/bench/bench_decode --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -54,6 +55,8 @@ struct BlockStack {
   }
 };
 
+// One token through the 24 distinct blocks, in one pool.run() as in a model step; the counters
+// are per block.
 template <class Block, bool kHasCross>
 void BM_DecodeBlock(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
@@ -71,21 +74,22 @@ void BM_DecodeBlock(benchmark::State& state) {
   SplitMix64 rng(2);
   for (std::size_t i = 0; i < kD.d_model; ++i) x.data()[i] = rng.symmetric(1.0F);
   ThreadPool pool(threads);
-  std::size_t layer = 0;
-  std::size_t pos = 0;
+  bench::Laps laps;
+  std::size_t pos = kPrompt;
   for (auto _ : state) {
+    laps.start();
     pool.run([&](const Team& team) {
-      Block::template forward<simd::DefaultArch>(Step{team, pos, 1}, weights->get().layers[layer], states[layer], ws,
-                                                 x.data());
+      for (std::size_t l = 0; l < kLayers; ++l) {
+        Block::template forward<simd::DefaultArch>(Step{team, pos, 1}, weights->get().layers[l], states[l], ws,
+                                                   x.data());
+      }
     });
-    if (++layer == kLayers) {
-      layer = 0;
-      pos = (pos + 1) % kMaxTimedPosition;
-    }
+    laps.stop();
+    pos = pos + 1 == kMaxTimedPosition ? kPrompt : pos + 1;
   }
   typename Block::Weights one;
   const double bytes = touched_bytes(one) - (kHasCross ? kCrossKvBytes : 0.0);
-  bench::set_bandwidth_counters(state, bytes, threads);
+  bench::set_median_counters(state, laps, kLayers * bytes, threads, kLayers);
 }
 
 // The whole decode step of a model. Every kMaxTimedPosition tokens the sequence restarts (outside
@@ -128,8 +132,11 @@ void BM_DecodeToken(benchmark::State& state) {
   std::vector<float> logits(kD.vocab);
   start(m, s, logits, pool);
   Token next = 0;
+  bench::Laps laps;
   for (auto _ : state) {
+    laps.start();
     m.decode(s, next, logits, pool);
+    laps.stop();
     next = greedy(logits);
     if (s.position() == kMaxTimedPosition) {
       state.PauseTiming();
@@ -137,7 +144,7 @@ void BM_DecodeToken(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  bench::set_bandwidth_counters(state, token_bytes<Model>(), threads);
+  bench::set_median_counters(state, laps, token_bytes<Model>(), threads);
 }
 
 #ifdef SCALING_HAVE_TORCH
@@ -162,8 +169,11 @@ void BM_TorchDecodeToken(benchmark::State& state) {
   }
   std::size_t pos = kPrompt;
   Token next = 0;
+  bench::Laps laps;
   for (auto _ : state) {
+    laps.start();
     peer.decode(next, logits.data());
+    laps.stop();
     next = greedy(logits);
     if (++pos == kMaxTimedPosition) {
       state.PauseTiming();
@@ -173,7 +183,7 @@ void BM_TorchDecodeToken(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  bench::set_bandwidth_counters(state, token_bytes<Model>(), threads);
+  bench::set_median_counters(state, laps, token_bytes<Model>(), threads);
 }
 #endif
 

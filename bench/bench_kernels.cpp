@@ -62,7 +62,9 @@ void BM_Matvec(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
   auto& w = working<Rows, Cols>();
   ThreadPool pool(threads);
+  bench::Laps laps;
   for (auto _ : state) {
+    laps.start();
     pool.run([&](const Team& team) {
       for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
         const float* m = w.weights.data() + ((w.next + i) % w.kCount) * Rows * Cols;
@@ -70,10 +72,12 @@ void BM_Matvec(benchmark::State& state) {
         team.sync();
       }
     });
+    laps.stop();
     w.next = (w.next + kProductsPerIteration) % w.kCount;
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads);
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads,
+                             kProductsPerIteration);
 }
 
 #ifdef SCALING_HAVE_EIGEN
@@ -84,14 +88,18 @@ void BM_EigenMatvec(benchmark::State& state) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<const Eigen::VectorXf> x(w.x.data(), Cols);
   Eigen::Map<Eigen::VectorXf> y(w.y.data(), Rows);
+  bench::Laps laps;
   for (auto _ : state) {
+    laps.start();
     for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
       Eigen::Map<const Mat> m(w.take(), Rows, Cols);
       y.noalias() = m * x;
     }
+    laps.stop();
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, 1);
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, 1,
+                             kProductsPerIteration);
 }
 #endif
 
@@ -101,14 +109,18 @@ void BM_OpenBlasSgemv(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
   openblas_set_num_threads(static_cast<int>(threads));
   auto& w = working<Rows, Cols>();
+  bench::Laps laps;
   for (auto _ : state) {
+    laps.start();
     for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
       cblas_sgemv(CblasRowMajor, CblasNoTrans, Rows, Cols, 1.0F, w.take(), Cols, w.x.data(), 1, 0.0F,
                   w.y.data(), 1);
     }
+    laps.stop();
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_bandwidth_counters(state, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads);
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads,
+                             kProductsPerIteration);
 }
 #endif
 

@@ -8,9 +8,12 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <map>
+#include <vector>
 
 #include "scaling/core/bandwidth.hpp"
 #include "scaling/core/threads.hpp"
@@ -32,13 +35,31 @@ inline void measure_probes(std::initializer_list<unsigned> thread_counts) {
   }
 }
 
-// Sets GB/s and of_probe counters for `bytes` read per iteration.
-inline void set_bandwidth_counters(benchmark::State& state, double bytes, unsigned threads) {
-  state.counters["bytes"] = bytes;
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["probe_GB/s"] = probes()[threads] * 1e-9;
-  // of_probe = achieved / probe: the rate's iteration-invariant counter divided by the probe.
-  state.counters["of_probe"] = benchmark::Counter(bytes / probes()[threads], benchmark::Counter::kIsIterationInvariantRate);
+// Per-iteration wall times, for medians: on a shared machine a few iterations are hit by other
+// tenants, which moves the mean Google Benchmark reports but not the median.
+class Laps {
+ public:
+  void start() { start_ = std::chrono::steady_clock::now(); }
+  void stop() { laps_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count()); }
+  [[nodiscard]] double median() {
+    std::nth_element(laps_.begin(), laps_.begin() + static_cast<std::ptrdiff_t>(laps_.size() / 2), laps_.end());
+    return laps_[laps_.size() / 2];
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::vector<double> laps_;
+};
+
+// Counters from the median lap: median_ms per `units` (e.g. per block), and the bandwidth that
+// `bytes` read per lap reach, as GB/s and as a fraction of the probe (of_probe).
+inline void set_median_counters(benchmark::State& state, Laps& laps, double bytes, unsigned threads,
+                                double units = 1.0) {
+  const double median = laps.median();
+  state.counters["median_ms"] = median / units * 1e3;
+  state.counters["MB"] = bytes / units * 1e-6;
+  state.counters["GB/s"] = bytes / median * 1e-9;
+  state.counters["of_probe"] = bytes / median / probes()[threads];
 }
 
 }  // namespace scaling::bench
