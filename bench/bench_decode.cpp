@@ -74,6 +74,7 @@ void BM_DecodeBlock(benchmark::State& state) {
   SplitMix64 rng(2);
   for (std::size_t i = 0; i < kD.d_model; ++i) x.data()[i] = rng.symmetric(1.0F);
   ThreadPool pool(threads);
+  bench::ProbeAround probe(threads);
   bench::Laps laps;
   std::size_t pos = kPrompt;
   for (auto _ : state) {
@@ -89,7 +90,7 @@ void BM_DecodeBlock(benchmark::State& state) {
   }
   typename Block::Weights one;
   const double bytes = touched_bytes(one) - (kHasCross ? kCrossKvBytes : 0.0);
-  bench::set_median_counters(state, laps, kLayers * bytes, threads, kLayers);
+  bench::set_median_counters(state, laps, kLayers * bytes, probe, kLayers);
 }
 
 // The whole decode step of a model. Every kMaxTimedPosition tokens the sequence restarts (outside
@@ -132,6 +133,7 @@ void BM_DecodeToken(benchmark::State& state) {
   std::vector<float> logits(kD.vocab);
   start(m, s, logits, pool);
   Token next = 0;
+  bench::ProbeAround probe(threads);
   bench::Laps laps;
   for (auto _ : state) {
     laps.start();
@@ -144,7 +146,7 @@ void BM_DecodeToken(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  bench::set_median_counters(state, laps, token_bytes<Model>(), threads);
+  bench::set_median_counters(state, laps, token_bytes<Model>(), probe);
 }
 
 #ifdef SCALING_HAVE_TORCH
@@ -169,6 +171,7 @@ void BM_TorchDecodeToken(benchmark::State& state) {
   }
   std::size_t pos = kPrompt;
   Token next = 0;
+  bench::ProbeAround probe(threads);
   bench::Laps laps;
   for (auto _ : state) {
     laps.start();
@@ -183,28 +186,21 @@ void BM_TorchDecodeToken(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  bench::set_median_counters(state, laps, token_bytes<Model>(), threads);
+  bench::set_median_counters(state, laps, token_bytes<Model>(), probe);
 }
 #endif
 
 using DecoderOnlyBlock = DenseDecoderBlock<kD>;
 using CrossBlock = DenseCrossDecoderBlock<kD>;
 
-BENCHMARK(BM_DecodeBlock<DecoderOnlyBlock, false>)->Name("block/decoder-only/scaling")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(BM_DecodeBlock<CrossBlock, true>)->Name("block/with-cross-attention/scaling")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(BM_DecodeToken<T5LargeDenseDecoderOnly>)->Name("token/decoder-only/scaling")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_DecodeBlock<DecoderOnlyBlock, false>)->Name("block/decoder-only/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_DecodeBlock<CrossBlock, true>)->Name("block/with-cross-attention/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_DecodeToken<T5LargeDenseDecoderOnly>)->Name("token/decoder-only/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 #ifdef SCALING_HAVE_TORCH
-BENCHMARK(BM_TorchDecodeToken)->Name("token/decoder-only/libtorch")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_TorchDecodeToken)->Name("token/decoder-only/libtorch")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 #endif
-BENCHMARK(BM_DecodeToken<T5LargeDense>)->Name("token/encoder-decoder/scaling")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_DecodeToken<T5LargeDense>)->Name("token/encoder-decoder/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  scaling::bench::measure_probes({1, 2});
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+BENCHMARK_MAIN();

@@ -1,5 +1,5 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
-// probe and against Eigen 3.4 and OpenBLAS sgemv on the same shapes, in one run.
+// probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -62,6 +62,7 @@ void BM_Matvec(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
   auto& w = working<Rows, Cols>();
   ThreadPool pool(threads);
+  bench::ProbeAround probe(threads);
   bench::Laps laps;
   for (auto _ : state) {
     laps.start();
@@ -76,7 +77,7 @@ void BM_Matvec(benchmark::State& state) {
     w.next = (w.next + kProductsPerIteration) % w.kCount;
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads,
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, probe,
                              kProductsPerIteration);
 }
 
@@ -88,6 +89,7 @@ void BM_EigenMatvec(benchmark::State& state) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<const Eigen::VectorXf> x(w.x.data(), Cols);
   Eigen::Map<Eigen::VectorXf> y(w.y.data(), Rows);
+  bench::ProbeAround probe(1);
   bench::Laps laps;
   for (auto _ : state) {
     laps.start();
@@ -98,7 +100,7 @@ void BM_EigenMatvec(benchmark::State& state) {
     laps.stop();
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, 1,
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, probe,
                              kProductsPerIteration);
 }
 #endif
@@ -109,6 +111,7 @@ void BM_OpenBlasSgemv(benchmark::State& state) {
   const auto threads = static_cast<unsigned>(state.range(0));
   openblas_set_num_threads(static_cast<int>(threads));
   auto& w = working<Rows, Cols>();
+  bench::ProbeAround probe(threads);
   bench::Laps laps;
   for (auto _ : state) {
     laps.start();
@@ -119,31 +122,25 @@ void BM_OpenBlasSgemv(benchmark::State& state) {
     laps.stop();
     benchmark::DoNotOptimize(w.y.data());
   }
-  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, threads,
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, probe,
                              kProductsPerIteration);
 }
 #endif
 
-void BM_ReadProbe(benchmark::State& state) {
-  const auto threads = static_cast<unsigned>(state.range(0));
-  for (auto _ : state) state.SetIterationTime(0);  // reported from the startup measurement
-  state.counters["GB/s"] = bench::probes()[threads] * 1e-9;
-}
-
 #define SCALING_MATVEC_BENCH(R, C)                                                          \
-  BENCHMARK(BM_Matvec<R, C>)->Name("matvec/scaling/" #R "x" #C)->Arg(1)->Arg(2)->UseRealTime(); \
+  BENCHMARK(BM_Matvec<R, C>)->Name("matvec/scaling/" #R "x" #C)->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime(); \
   SCALING_EIGEN_BENCH(R, C)                                                                  \
   SCALING_OPENBLAS_BENCH(R, C)
 
 #ifdef SCALING_HAVE_EIGEN
 #define SCALING_EIGEN_BENCH(R, C) \
-  BENCHMARK(BM_EigenMatvec<R, C>)->Name("matvec/eigen/" #R "x" #C)->Arg(1)->UseRealTime();
+  BENCHMARK(BM_EigenMatvec<R, C>)->Name("matvec/eigen/" #R "x" #C)->Arg(1)->MinWarmUpTime(0.2)->UseRealTime();
 #else
 #define SCALING_EIGEN_BENCH(R, C)
 #endif
 #ifdef SCALING_HAVE_OPENBLAS
 #define SCALING_OPENBLAS_BENCH(R, C) \
-  BENCHMARK(BM_OpenBlasSgemv<R, C>)->Name("matvec/openblas/" #R "x" #C)->Arg(1)->Arg(2)->UseRealTime();
+  BENCHMARK(BM_OpenBlasSgemv<R, C>)->Name("matvec/openblas/" #R "x" #C)->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 #else
 #define SCALING_OPENBLAS_BENCH(R, C)
 #endif
@@ -153,15 +150,7 @@ SCALING_MATVEC_BENCH(1024, 1024)
 SCALING_MATVEC_BENCH(4096, 1024)
 SCALING_MATVEC_BENCH(1024, 4096)
 SCALING_MATVEC_BENCH(32000, 1024)
-BENCHMARK(BM_ReadProbe)->Name("probe/read")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  scaling::bench::measure_probes({1, 2});
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+BENCHMARK_MAIN();

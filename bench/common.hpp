@@ -1,18 +1,14 @@
 #pragma once
-// Shared by the benchmarks: the read-bandwidth probe results and the bandwidth counters.
+// Shared by the benchmarks: the read-bandwidth probe around each run, median laps, counters.
 //
 // Decode at batch 1 streams every weight once per token, so the figure of merit is achieved read
-// bandwidth over what this machine can read at all. The probe measures the latter in the same
-// process, on the same threads, just before the benchmarks run, so "of_probe" ratios are taken in
-// one run of a shared, noisy machine.
+// bandwidth over what this machine can read at all (scaling::measure_read_bandwidth).
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstdio>
-#include <map>
 #include <vector>
 
 #include "scaling/core/bandwidth.hpp"
@@ -20,20 +16,24 @@
 
 namespace scaling::bench {
 
-// Probe results by thread count, measured once per process before the benchmarks.
-inline std::map<unsigned, double>& probes() {
-  static std::map<unsigned, double> p;
-  return p;
-}
+// The read bandwidth of this machine is shared with other tenants and drifts by 2x over minutes,
+// so every benchmark run measures it on its own thread count right before and right after its
+// timed loop, and reports achieved / probe from the mean of the two.
+class ProbeAround {
+ public:
+  explicit ProbeAround(unsigned threads) : pool_(threads), before_(measure()) {}
+  double finish() { return 0.5 * (before_ + measure()); }  // bytes/s
 
-inline void measure_probes(std::initializer_list<unsigned> thread_counts) {
-  for (unsigned t : thread_counts) {
-    ThreadPool pool(t);
-    probes()[t] = measure_read_bandwidth(pool);
-    std::fprintf(stderr, "read-bandwidth probe, %u thread(s): %.1f GB/s (median of 7 passes over 1 GiB)\n", t,
-                 probes()[t] / 1e9);
+ private:
+  double measure() {
+    // One buffer for the whole process: allocating and freeing 512 MiB per run makes this VM's
+    // page faults part of what is measured.
+    static const AlignedBuffer buffer((std::size_t{512} << 20) / sizeof(float));
+    return measure_read_bandwidth(pool_, buffer, 5);
   }
-}
+  ThreadPool pool_;
+  double before_;
+};
 
 // Per-iteration wall times, for medians: on a shared machine a few iterations are hit by other
 // tenants, which moves the mean Google Benchmark reports but not the median.
@@ -53,13 +53,15 @@ class Laps {
 
 // Counters from the median lap: median_ms per `units` (e.g. per block), and the bandwidth that
 // `bytes` read per lap reach, as GB/s and as a fraction of the probe (of_probe).
-inline void set_median_counters(benchmark::State& state, Laps& laps, double bytes, unsigned threads,
+inline void set_median_counters(benchmark::State& state, Laps& laps, double bytes, ProbeAround& probe,
                                 double units = 1.0) {
   const double median = laps.median();
+  const double probe_rate = probe.finish();
   state.counters["median_ms"] = median / units * 1e3;
   state.counters["MB"] = bytes / units * 1e-6;
   state.counters["GB/s"] = bytes / median * 1e-9;
-  state.counters["of_probe"] = bytes / median / probes()[threads];
+  state.counters["probe_GB/s"] = probe_rate * 1e-9;
+  state.counters["of_probe"] = bytes / median / probe_rate;
 }
 
 }  // namespace scaling::bench

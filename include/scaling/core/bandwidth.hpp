@@ -44,12 +44,10 @@ inline float read_sum(const float* p, std::size_t n) {
 
 }  // namespace detail
 
-// Median read bandwidth in bytes/s of `passes` passes over `bytes` of memory (default 1 GiB, far
-// beyond any L3) by the pool's team. Allocates and touches the buffer first.
-inline double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30,
-                                     int passes = 7) {
-  const std::size_t n = bytes / sizeof(float);
-  const AlignedBuffer buffer(n);  // zero-filled: every page is touched before timing
+// Median read bandwidth in bytes/s of `passes` passes over `buffer` (make it far larger than the
+// L3: 512 MiB or more) by the pool's team.
+inline double measure_read_bandwidth(ThreadPool& pool, const AlignedBuffer& buffer, int passes = 7) {
+  const std::size_t n = buffer.size();
   std::vector<float> sums(pool.size());
   std::vector<double> rates;
   for (int pass = 0; pass <= passes; ++pass) {  // pass 0 warms up
@@ -66,6 +64,13 @@ inline double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::
   static_cast<void>(sink);
   std::nth_element(rates.begin(), rates.begin() + static_cast<std::ptrdiff_t>(rates.size() / 2), rates.end());
   return rates[rates.size() / 2];
+}
+
+// The same over a fresh zero-filled buffer of `bytes` (default 1 GiB).
+inline double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30,
+                                     int passes = 7) {
+  const AlignedBuffer buffer(bytes / sizeof(float));  // zero-filled: every page touched before timing
+  return measure_read_bandwidth(pool, buffer, passes);
 }
 
 }  // namespace scaling
