@@ -48,6 +48,15 @@ struct AttentionShape {
     AlignedBuffer v{Cache::kSize};
   };
 
+  // ws.q, ws.k, ws.v = projections of xn: (tokens, d_attn) each. Ends synchronised.
+  template <class Arch, class Workspace>
+  static void project_qkv(const Step& step, const Weights& w, Workspace& ws, const float* xn) {
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
+    step.team.sync();
+  }
+
   // Writes rows [pos, pos + tokens) of the caches from k, v: (tokens, d_attn). Ends synchronised.
   static void append(const Team& team, float* k_cache, float* v_cache, const float* k,
                      const float* v, std::size_t pos, std::size_t tokens) {
@@ -86,11 +95,7 @@ struct CausalSelfAttention {
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
                       const float* xn, float* x) {
-    using In = typename Shape::In;
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
-    step.team.sync();
+    Shape::template project_qkv<Arch>(step, w, ws, xn);
     Shape::append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
                   step.tokens);
     const std::size_t pos = step.pos;
@@ -110,11 +115,7 @@ struct BidirectionalAttention {
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& /*state*/, Workspace& ws,
                       const float* xn, float* x) {
-    using In = typename Shape::In;
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
-    step.team.sync();
+    Shape::template project_qkv<Arch>(step, w, ws, xn);
     Shape::append(step.team, ws.cache.k.data(), ws.cache.v.data(), ws.k.data(), ws.v.data(), 0,
                   step.tokens);
     const std::size_t all = step.tokens;
