@@ -19,6 +19,7 @@
 
 #include "common.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/layers/sparse_feedforward.hpp"
 #include "scaling/models/configs.hpp"
 #include "scaling/models/sampling.hpp"
 
@@ -89,7 +90,12 @@ void BM_DecodeBlock(benchmark::State& state) {
     pos = pos + 1 == kMaxTimedPosition ? kPrompt : pos + 1;
   }
   typename Block::Weights one;
-  const double bytes = touched_bytes(one) - (kHasCross ? kCrossKvBytes : 0.0);
+  double bytes = touched_bytes(one) - (kHasCross ? kCrossKvBytes : 0.0);
+  if constexpr (requires { Block::FeedForward::kBlocks; }) {
+    // Sparse FF reads one row of W1 and one of W2 per block, not all of them.
+    using Ff = typename Block::FeedForward;
+    bytes -= 2.0 * (kD.d_ff - Ff::kBlocks) * kD.d_model * sizeof(float);
+  }
   bench::set_median_counters(state, laps, kLayers * bytes, probe, kLayers);
 }
 
@@ -191,9 +197,12 @@ void BM_TorchDecodeToken(benchmark::State& state) {
 #endif
 
 using DecoderOnlyBlock = DenseDecoderBlock<kD>;
+// The paper's "+Sparse FF" at 800M: N = 64, r = d_ff / N = 64 (the reference code's default).
+using SparseFfBlock = DecoderBlock<LayerNorm<kD.d_model>, CausalSelfAttention<kD>, SparseFeedForward<kD, 64>>;
 using CrossBlock = DenseCrossDecoderBlock<kD>;
 
 BENCHMARK(BM_DecodeBlock<DecoderOnlyBlock, false>)->Name("block/decoder-only/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_DecodeBlock<SparseFfBlock, false>)->Name("block/decoder-only-sparse-ff/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_DecodeBlock<CrossBlock, true>)->Name("block/with-cross-attention/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_DecodeToken<T5LargeDenseDecoderOnly>)->Name("token/decoder-only/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 #ifdef SCALING_HAVE_TORCH

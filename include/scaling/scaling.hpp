@@ -12,6 +12,7 @@
 #include "scaling/layers/dense.hpp"
 #include "scaling/layers/feedforward.hpp"
 #include "scaling/layers/norm.hpp"
+#include "scaling/layers/sparse_feedforward.hpp"
 #include "scaling/models/configs.hpp"
 #include "scaling/models/decoder_only.hpp"
 #include "scaling/models/encoder_decoder.hpp"

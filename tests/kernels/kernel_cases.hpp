@@ -15,6 +15,7 @@
 #include "scaling/kernels/activation.hpp"
 #include "scaling/kernels/attention.hpp"
 #include "scaling/kernels/embedding.hpp"
+#include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
 #include "scaling/kernels/matvec.hpp"
 #include "scaling/kernels/norm.hpp"
@@ -250,6 +251,73 @@ ARCH_CASE("multi-head causal attention over a KV cache split over a team") {
       for (std::size_t i = 0; i < kDh; ++i) CHECK(std::abs(out[(t * kH + h) * kDh + i] - want[i]) <= 2e-5);
     }
   }
+}
+
+template <std::size_t Cols>
+void check_gathered(std::size_t count) {
+  CAPTURE(Cols);
+  CAPTURE(count);
+  constexpr std::size_t kRows = 40;
+  const auto w = random_vector(kRows * Cols, 71 + Cols);
+  const auto x = random_vector(Cols, 72);
+  std::vector<std::uint32_t> rows(count);
+  scaling::SplitMix64 rng(73 + count);
+  for (auto& r : rows) r = static_cast<std::uint32_t>(rng.next() % kRows);  // repeats allowed
+
+  // gathered_dots: each output is the chosen row's dot product, exactly as matvec computes it.
+  std::vector<float> dots(count);
+  scaling::kernels::gathered_dots<Cols, Write::kStoreRelu, Arch>(w.data(), rows.data(), x.data(), dots.data(), {0, count});
+  std::vector<float> all(kRows);
+  scaling::kernels::matvec<kRows, Cols, Write::kStoreRelu, Arch>(Team::solo(), w.data(), x.data(), nullptr, all.data());
+  for (std::size_t i = 0; i < count; ++i) {
+    const double want = ref::matvec(w.data() + rows[i] * Cols, x.data(), nullptr, 1, Cols)[0];
+    const double mag = ref::matvec_magnitude(w.data() + rows[i] * Cols, x.data(), nullptr, 1, Cols)[0];
+    CHECK(std::abs(dots[i] - (want > 0 ? want : 0.0)) <= dot_bound(Cols, mag));
+    CHECK(dots[i] == all[rows[i]]);
+  }
+
+  // gathered_axpy: y += Σ h_i W[rows_i] + b, against the reference, and any split of the columns
+  // gives bitwise the same y.
+  const auto h = random_vector(count, 74);
+  const auto b = random_vector(Cols, 75);
+  const auto start = random_vector(Cols, 76);
+  auto y = start;
+  scaling::kernels::gathered_axpy<Cols, Arch>(w.data(), rows.data(), h.data(), count, b.data(), y.data(), {0, Cols});
+  for (std::size_t c = 0; c < Cols; ++c) {
+    double want = start[c] + static_cast<double>(b[c]);
+    double mag = std::abs(start[c]) + std::abs(b[c]);
+    for (std::size_t i = 0; i < count; ++i) {
+      want += static_cast<double>(h[i]) * w[rows[i] * Cols + c];
+      mag += std::abs(static_cast<double>(h[i]) * w[rows[i] * Cols + c]);
+    }
+    CHECK(std::abs(y[c] - want) <= dot_bound(count + 2, mag));
+  }
+  for (unsigned size : {2U, 3U}) {
+    auto split_y = start;
+    for (unsigned id = 0; id < size; ++id) {
+      const Range cols = Team(id, size, nullptr).split(Cols, scaling::kFloatsPerLine);
+      scaling::kernels::gathered_axpy<Cols, Arch>(w.data(), rows.data(), h.data(), count, b.data(), split_y.data(), cols);
+    }
+    CHECK(split_y == y);
+  }
+}
+
+ARCH_CASE("gathered dot products and gathered axpy match the reference") {
+  REQUIRE_ARCH();
+  for (std::size_t count : {1U, 3U, 4U, 9U, 17U}) {
+    check_gathered<3>(count);
+    check_gathered<16>(count);
+    check_gathered<37>(count);
+    check_gathered<200>(count);
+  }
+}
+
+ARCH_CASE("block argmax picks the first maximum of each block") {
+  REQUIRE_ARCH();
+  const std::vector<float> logits{1, 3, 3, 0, /**/ -1, -2, -1, -5, /**/ 7, 7, 7, 7};
+  std::vector<std::uint32_t> choice(3);
+  scaling::kernels::block_argmax(logits.data(), 4, choice.data(), {0, 3});
+  CHECK(choice == std::vector<std::uint32_t>{1, 4, 8});
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
 
 template <class Norm, class SelfAttn, class Ffn>
 struct DecoderBlock {
+  using FeedForward = Ffn;
   struct Weights {
     typename Norm::Weights attn_norm;
     typename SelfAttn::Weights attn;

@@ -2,6 +2,8 @@
 // Scratch memory of a step, allocated once per sequence so a step allocates nothing.
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
@@ -22,6 +24,11 @@ struct Workspace {
   AlignedBuffer attn{MaxTokens * D.d_attn()};   // (MaxTokens, d_attn)  heads before the output layer
   AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
   AlignedBuffer scores{kMaxTeam * D.max_len};   // (kMaxTeam, max_len)  one row per team member
+  // Sparse FF: the controller's low-rank activations (r ≤ d_ff, checked by SparseFeedForward),
+  // the chosen units' activations and their row indices (d_ff / N per token).
+  AlignedBuffer controller{MaxTokens * D.d_ff};  // (MaxTokens, r)
+  AlignedBuffer gate{MaxTokens * D.d_ff};        // (MaxTokens, d_ff / N)
+  std::vector<std::uint32_t> choice = std::vector<std::uint32_t>(MaxTokens * D.d_ff);  // (MaxTokens, d_ff / N)
 };
 
 }  // namespace scaling

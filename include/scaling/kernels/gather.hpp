@@ -1,0 +1,103 @@
+#pragma once
+// Products over a gathered subset of weight rows: the decode path of Sparse FF, which reads only
+// the rows of the units its controller chose (one unit per block of N).
+//
+// The chosen rows sit anywhere in the matrix, so the hardware prefetcher cannot guess where the
+// next one starts: both kernels walk 4 rows at a time and prefetch the same columns of the next
+// 4 rows, keeping 8 rows' worth of loads in flight.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "scaling/core/tensor.hpp"
+#include "scaling/core/threads.hpp"
+#include "scaling/kernels/dot.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling::kernels {
+
+// y[i] = W[rows[i]] · x for i in idx, written with Mode (kStoreRelu for Sparse FF's first layer).
+// W: (any, Cols) row-major, rows: row indices, x: (Cols), y: (rows.size()).
+// Each y[i] is computed with exactly the instructions matvec uses for one row.
+template <std::size_t Cols, Write Mode = Write::kStore, class Arch = simd::DefaultArch>
+void gathered_dots(const float* w, const std::uint32_t* rows, const float* x, float* y, Range idx) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kFull = detail::kFullVectors<Cols, Arch>;
+  constexpr std::size_t kBlock = 4;
+  const auto row = [&](std::size_t i) { return w + std::size_t{rows[i]} * Cols; };
+  std::size_t i = idx.begin;
+  for (; i + kBlock <= idx.end; i += kBlock) {
+    const float* r[kBlock] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
+    const float* next[kBlock];
+    for (std::size_t k = 0; k < kBlock; ++k) next[k] = i + kBlock + k < idx.end ? row(i + kBlock + k) : r[k];
+    V acc[kBlock];
+    for (auto& a : acc) a = simd::zero<Arch>();
+    for (std::size_t c = 0; c < kFull; c += kW) {
+      const V xv = simd::load<Arch>(x + c);
+      for (std::size_t k = 0; k < kBlock; ++k) {
+        if (c % kFloatsPerLine == 0) simd::prefetch(next[k] + c);
+        acc[k] = simd::fma(simd::load<Arch>(r[k] + c), xv, acc[k]);
+      }
+    }
+    for (std::size_t k = 0; k < kBlock; ++k) {
+      detail::write<Mode>(y + i + k, detail::dot_tail<Cols, Arch>(r[k], x, simd::reduce_add(acc[k])));
+    }
+  }
+  for (; i < idx.end; ++i) {
+    const float* r = row(i);
+    V acc = simd::zero<Arch>();
+    for (std::size_t c = 0; c < kFull; c += kW) acc = simd::fma(simd::load<Arch>(r + c), simd::load<Arch>(x + c), acc);
+    detail::write<Mode>(y + i, detail::dot_tail<Cols, Arch>(r, x, simd::reduce_add(acc)));
+  }
+}
+
+// y[c] += Σ_i h[i] · W[rows[i]][c] + b[c] for columns c in cols, summing i in order 0..count-1
+// (one fused multiply-add chain per element, whatever the column range: splitting the columns
+// over a team cannot change a result). W: (any, Cols), h: (count), b, y: (Cols).
+template <std::size_t Cols, class Arch = simd::DefaultArch>
+void gathered_axpy(const float* w, const std::uint32_t* rows, const float* h, std::size_t count,
+                   const float* b, float* y, Range cols) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  const auto row = [&](std::size_t i) { return w + std::size_t{rows[i]} * Cols; };
+  std::size_t c = cols.begin;
+  // Vector part, up to 8 vectors of columns at a time: their accumulators stay in registers
+  // while the rows stream past.
+  constexpr std::size_t kTile = 8;
+  while (c + kW <= cols.end) {
+    const std::size_t vectors = std::min(kTile, (cols.end - c) / kW);
+    V acc[kTile];
+    for (std::size_t v = 0; v < vectors; ++v) acc[v] = simd::zero<Arch>();
+    for (std::size_t i = 0; i < count; ++i) {
+      const float* r = row(i) + c;
+      if (i + 4 < count) simd::prefetch(row(i + 4) + c);
+      const V hv = simd::broadcast<Arch>(h[i]);
+      for (std::size_t v = 0; v < vectors; ++v) acc[v] = simd::fma(hv, simd::load<Arch>(r + v * kW), acc[v]);
+    }
+    for (std::size_t v = 0; v < vectors; ++v) {
+      const std::size_t at = c + v * kW;
+      simd::store<Arch>(y + at, simd::load<Arch>(y + at) + (acc[v] + simd::load<Arch>(b + at)));
+    }
+    c += vectors * kW;
+  }
+  for (; c < cols.end; ++c) {  // scalar tail
+    float acc = 0.0F;
+    for (std::size_t i = 0; i < count; ++i) acc += h[i] * row(i)[c];
+    y[c] += acc + b[c];
+  }
+}
+
+// choice[i] = i·N + (the first j of the maximum of logits[i·N .. i·N + N)) for blocks i in blocks.
+// Ties go to the lowest j. logits: (blocks·N).
+inline void block_argmax(const float* logits, std::size_t n, std::uint32_t* choice, Range blocks) {
+  for (std::size_t i = blocks.begin; i < blocks.end; ++i) {
+    const float* l = logits + i * n;
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < n; ++j) best = l[j] > l[best] ? j : best;
+    choice[i] = static_cast<std::uint32_t>(i * n + best);
+  }
+}
+
+}  // namespace scaling::kernels
