@@ -11,6 +11,7 @@
 #include "scaling/layers/attention.hpp"
 #include "scaling/layers/dense.hpp"
 #include "scaling/layers/feedforward.hpp"
+#include "scaling/layers/multiplicative_dense.hpp"
 #include "scaling/layers/norm.hpp"
 #include "scaling/layers/sparse_feedforward.hpp"
 #include "scaling/models/configs.hpp"

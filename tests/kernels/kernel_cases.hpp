@@ -18,6 +18,7 @@
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
 #include "scaling/kernels/matvec.hpp"
+#include "scaling/kernels/multiplicative.hpp"
 #include "scaling/kernels/norm.hpp"
 #include "scaling/kernels/reference/reference.hpp"
 #include "scaling/kernels/softmax.hpp"
@@ -318,6 +319,47 @@ ARCH_CASE("block argmax picks the first maximum of each block") {
   std::vector<std::uint32_t> choice(3);
   scaling::kernels::block_argmax(logits.data(), 4, choice.data(), {0, 3});
   CHECK(choice == std::vector<std::uint32_t>{1, 4, 8});
+}
+
+template <std::size_t S, std::size_t In, std::size_t M>
+void check_multiplicative() {
+  CAPTURE(S);
+  CAPTURE(In);
+  CAPTURE(M);
+  const auto d = random_vector(S * In, 81 + S);
+  const auto e = random_vector(In * M, 82 + M);
+  const auto x = random_vector(In, 83 + In);
+  const auto b = random_vector(S * M, 84);
+  std::vector<float> y(S * M);
+  scaling::kernels::multiplicative<S, In, M, Arch>(Team::solo(), d.data(), e.data(), x.data(), b.data(), y.data());
+  // Against x times the materialised dense matrix W[s·M + m][i] = D[s][i] · E[i][m].
+  std::vector<float> dense(S * M * In);
+  for (std::size_t s = 0; s < S; ++s) {
+    for (std::size_t m = 0; m < M; ++m) {
+      for (std::size_t i = 0; i < In; ++i) dense[(s * M + m) * In + i] = d[s * In + i] * e[i * M + m];
+    }
+  }
+  const auto want = ref::matvec(dense.data(), x.data(), b.data(), S * M, In);
+  const auto mag = ref::matvec_magnitude(dense.data(), x.data(), b.data(), S * M, In);
+  // One more rounding per term than a dot product: x·D is rounded before it multiplies E.
+  for (std::size_t o = 0; o < S * M; ++o) CHECK(std::abs(y[o] - want[o]) <= dot_bound(2 * In, mag[o]));
+  for (unsigned size : {2U, 3U}) {
+    std::vector<float> split_y(S * M);
+    for (unsigned id = 0; id < size; ++id) {
+      scaling::kernels::multiplicative<S, In, M, Arch>(Team(id, size, nullptr), d.data(), e.data(), x.data(), b.data(), split_y.data());
+    }
+    CHECK(split_y == y);
+  }
+}
+
+ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
+  REQUIRE_ARCH();
+  check_multiplicative<1, 3, 5>();
+  check_multiplicative<4, 16, 16>();
+  check_multiplicative<5, 37, 20>();
+  check_multiplicative<16, 64, 64>();
+  check_multiplicative<3, 10, 70>();
+  check_multiplicative<9, 33, 130>();
 }
 
 }  // namespace

@@ -96,3 +96,35 @@ TEST_CASE("the dense feedforward sublayer adds FF(xn) to the residual") {
 }
 
 }  // namespace
+
+#include "scaling/layers/multiplicative_dense.hpp"
+
+namespace {
+
+TEST_CASE("MultiplicativeDense equals x times its materialised dense matrix, token by token") {
+  constexpr std::size_t kIn = 24;
+  constexpr std::size_t kOut = 36;
+  constexpr std::size_t kS = 6;  // 6 modules of 6 outputs
+  using Layer = scaling::MultiplicativeDense<kIn, kOut, kS>;
+  scaling::Owned<Layer::Weights> owned;
+  scaling::init_random(owned.get(), 4);
+  const auto& w = owned.get();
+  scaling::SplitMix64 rng(8);
+  std::vector<float> x(2 * kIn);
+  for (auto& e : x) e = rng.symmetric(1.0F);
+  std::vector<float> y(2 * kOut);
+  Layer::apply(scaling::Team::solo(), w, x.data(), 2, y.data());
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t o = 0; o < kOut; ++o) {
+      const std::size_t s = o / Layer::kModuleWidth;
+      const std::size_t m = o % Layer::kModuleWidth;
+      double want = w.b.data[o];
+      for (std::size_t i = 0; i < kIn; ++i) {
+        want += static_cast<double>(x[t * kIn + i]) * w.d.data[s * kIn + i] * w.e.data[i * Layer::kModuleWidth + m];
+      }
+      CHECK(y[t * kOut + o] == doctest::Approx(want).epsilon(1e-5));
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,102 @@
+#pragma once
+// The multiplicative dense layer's product (spec section 3, trax FactoredDense):
+//   y[s·M + m] = Σ_i x[i] · D[s, i] · E[i, m] + b[s·M + m]      for S modules of M outputs
+// It has S·d_in + d_in·M weights instead of d_in·S·M, but still d_in·S·M multiply-adds: each
+// module multiplies x, scaled by its row of D, with the same E. Decode must therefore read E from
+// memory once per token, not once per module: modules are taken 4 at a time and, for each input
+// i, one load of E's row i feeds all 4 (E, d_in·M floats, stays in L2 for the next 4). The sum
+// for each output runs over i in order with one fused multiply-add chain, so splitting modules
+// over a team cannot change a result.
+
+#include <algorithm>
+#include <cstddef>
+
+#include "scaling/core/threads.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling::kernels {
+
+namespace detail {
+
+// Outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0).
+template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, class Arch>
+inline void multiplicative_tile(const float* d, const float* e, const float* x, const float* b,
+                                float* y, std::size_t s0, std::size_t m0) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  V acc[Mods][Vecs];
+  for (auto& row : acc) {
+    for (auto& a : row) a = simd::zero<Arch>();
+  }
+  for (std::size_t i = 0; i < In; ++i) {
+    V ev[Vecs];
+    for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(e + i * M + m0 + v * kW);
+    for (std::size_t k = 0; k < Mods; ++k) {
+      const V z = simd::broadcast<Arch>(x[i] * d[(s0 + k) * In + i]);
+      for (std::size_t v = 0; v < Vecs; ++v) acc[k][v] = simd::fma(z, ev[v], acc[k][v]);
+    }
+  }
+  for (std::size_t k = 0; k < Mods; ++k) {
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      const std::size_t at = (s0 + k) * M + m0 + v * kW;
+      simd::store<Arch>(y + at, acc[k][v] + simd::load<Arch>(b + at));
+    }
+  }
+}
+
+// The columns of M that do not fill a vector, for one module.
+template <std::size_t In, std::size_t M, class Arch>
+inline void multiplicative_tail(const float* d, const float* e, const float* x, const float* b,
+                                float* y, std::size_t s) {
+  for (std::size_t m = M / simd::kWidth<Arch> * simd::kWidth<Arch>; m < M; ++m) {
+    float acc = 0.0F;
+    for (std::size_t i = 0; i < In; ++i) acc += x[i] * d[s * In + i] * e[i * M + m];
+    y[s * M + m] = acc + b[s * M + m];
+  }
+}
+
+template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
+inline void multiplicative_modules(const float* d, const float* e, const float* x, const float* b,
+                                   float* y, std::size_t s0) {
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kVecs = M / kW;
+  constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of E
+  constexpr std::size_t kFullTiles = kVecs / kTileVecs;
+  for (std::size_t t = 0; t < kFullTiles; ++t) {
+    multiplicative_tile<Mods, kTileVecs, In, M, Arch>(d, e, x, b, y, s0, t * kTileVecs * kW);
+  }
+  for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
+    multiplicative_tile<Mods, 1, In, M, Arch>(d, e, x, b, y, s0, v * kW);
+  }
+  for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
+}
+
+}  // namespace detail
+
+// y = FactoredDense(x) for modules s in `modules`.
+// D: (S, In), E: (In, M), b and y: (S·M), x: (In).
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+void multiplicative_rows(const float* d, const float* e, const float* x, const float* b, float* y,
+                         Range modules) {
+  // Loops count modules from 0 to a bound ≤ S: with an unbounded index GCC 12 warns
+  // (-Waggressive-loop-optimizations) about iterations near 2^56 that cannot happen.
+  const std::size_t end = std::min(modules.end, S);
+  const std::size_t begin = std::min(modules.begin, end);
+  const std::size_t count = end - begin;
+  const std::size_t quads = count / 4;
+  for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
+    detail::multiplicative_modules<4, In, M, Arch>(d, e, x, b, y, begin + 4 * q);
+  }
+  for (std::size_t k = 4 * quads; k < count && k < S; ++k) {
+    detail::multiplicative_modules<1, In, M, Arch>(d, e, x, b, y, begin + k);
+  }
+}
+
+// The team's share (whole modules) of y = FactoredDense(x). Does not synchronise.
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+void multiplicative(const Team& team, const float* d, const float* e, const float* x,
+                    const float* b, float* y) {
+  multiplicative_rows<S, In, M, Arch>(d, e, x, b, y, team.split(S));
+}
+
+}  // namespace scaling::kernels

@@ -1,0 +1,47 @@
+#pragma once
+// The multiplicative dense layer (spec section 3, trax FactoredDense): d_out = S modules of
+// M = d_out / S outputs, y[s·M + m] = Σ_i x_i · D[s, i] · E[i, m] + b. It can represent any
+// permutation of its input and has S·d_in + d_in·M weights instead of d_in·d_out; Sparse QKV and
+// the sparse loss layer are built from it.
+
+#include <cstddef>
+
+#include "scaling/core/tensor.hpp"
+#include "scaling/core/threads.hpp"
+#include "scaling/kernels/multiplicative.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling {
+
+template <std::size_t In, std::size_t Out, std::size_t S>
+struct MultiplicativeDense {
+  static_assert(In > 0 && Out > 0, "MultiplicativeDense: extents must be positive");
+  static_assert(S >= 1 && Out % S == 0,
+                "MultiplicativeDense: d_out must be divisible by the number of modules S");
+  static constexpr std::size_t kModules = S;
+  static constexpr std::size_t kModuleWidth = Out / S;
+
+  struct Weights {
+    Tensor<S, In> d;                 // (S, d_in): each module's scaling of the input
+    Tensor<In, kModuleWidth> e;      // (d_in, d_out / S): shared by every module
+    Tensor<Out> b;                   // (d_out)
+    template <class V>
+    void visit(V& v) {
+      v.tensor("d", d, Init::kEmbedding);  // unit scale, as trax's N(0, 0.5) keeps outputs O(1)
+      v.tensor("e", e, Init::kFanIn);
+      v.tensor("b", b, Init::kBias);
+    }
+  };
+
+  // The team's share (whole modules) of y = layer(x) for `tokens` rows.
+  // x: (tokens, In), y: (tokens, Out). Does not synchronise.
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
+    for (std::size_t t = 0; t < tokens; ++t) {
+      kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
+                                                         y + t * Out);
+    }
+  }
+};
+
+}  // namespace scaling
