@@ -35,7 +35,6 @@ struct Tensor {
   static_assert(sizeof...(Ext) > 0, "Tensor needs at least one extent");
   static constexpr std::array<std::size_t, sizeof...(Ext)> kShape{Ext...};
   static constexpr std::size_t kSize = (Ext * ...);
-  static constexpr std::size_t kRank = sizeof...(Ext);
 
   float* data = nullptr;
 

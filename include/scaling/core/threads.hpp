@@ -89,7 +89,6 @@ class Team {
 
   [[nodiscard]] unsigned id() const { return id_; }
   [[nodiscard]] unsigned size() const { return size_; }
-  [[nodiscard]] bool leader() const { return id_ == 0; }
 
   // Waits until every member has reached this point; writes before it are visible after it.
   void sync() const {

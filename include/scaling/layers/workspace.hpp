@@ -16,7 +16,6 @@ inline constexpr std::size_t kMaxTeam = 64;
 // Scratch for steps of at most MaxTokens tokens of a model with dims D.
 template <Dims D, std::size_t MaxTokens>
 struct Workspace {
-  static constexpr std::size_t kMaxTokens = MaxTokens;
   AlignedBuffer xn{MaxTokens * D.d_model};      // (MaxTokens, d_model)  normalised input
   AlignedBuffer q{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer k{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
