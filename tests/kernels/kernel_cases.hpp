@@ -17,6 +17,7 @@
 #include "scaling/kernels/embedding.hpp"
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
+#include "scaling/kernels/local_conv.hpp"
 #include "scaling/kernels/matvec.hpp"
 #include "scaling/kernels/multiplicative.hpp"
 #include "scaling/kernels/norm.hpp"
@@ -360,6 +361,55 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<16, 64, 64>();
   check_multiplicative<3, 10, 70>();
   check_multiplicative<9, 33, 130>();
+}
+
+// Every position of a random sequence of 5 rows, through the kernel one token at a time (rows
+// before the sequence are zeros, as at its start), against the padded VALID convolution.
+template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl>
+void check_local_conv() {
+  CAPTURE(S);
+  CAPTURE(M);
+  CAPTURE(U);
+  CAPTURE(Ks);
+  CAPTURE(Kl);
+  constexpr std::size_t kLen = 5;
+  const auto x = random_vector(kLen * S * M, 91 + S);
+  const auto k = random_vector(Kl * Ks * M * U, 92 + U);
+  const auto b = random_vector(U, 93);
+  const std::vector<float> zeros(S * M, 0.0F);
+  const auto want = ref::local_conv(x.data(), kLen, S, M, U, Ks, Kl, k.data(), b.data());
+  const auto mag = ref::local_conv(x.data(), kLen, S, M, U, Ks, Kl, k.data(), b.data(), true);
+  for (std::size_t t = 0; t < kLen; ++t) {
+    CAPTURE(t);
+    const float* rows[Kl];
+    for (std::size_t l = 0; l < Kl; ++l) {
+      rows[l] = t + l + 1 >= Kl ? x.data() + (t + l + 1 - Kl) * S * M : zeros.data();
+    }
+    std::vector<float> y(S * U);
+    scaling::kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows, k.data(), b.data(), y.data(), {0, S});
+    for (std::size_t o = 0; o < S * U; ++o) {
+      CHECK(std::abs(y[o] - want[t * S * U + o]) <= dot_bound(Kl * Ks * M, mag[t * S * U + o]));
+    }
+    for (unsigned size : {2U, 3U}) {
+      std::vector<float> split_y(S * U);
+      for (unsigned id = 0; id < size; ++id) {
+        scaling::kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows, k.data(), b.data(), split_y.data(),
+                                                            Team(id, size, nullptr).split(S));
+      }
+      CHECK(split_y == y);
+    }
+  }
+}
+
+ARCH_CASE("local convolution equals the zero-padded VALID convolution") {
+  REQUIRE_ARCH();
+  check_local_conv<1, 3, 5, 1, 1>();
+  check_local_conv<1, 4, 16, 3, 3>();   // one module: both taps beside it are padding
+  check_local_conv<4, 16, 16, 3, 3>();
+  check_local_conv<5, 8, 20, 3, 2>();
+  check_local_conv<6, 64, 64, 1, 3>();
+  check_local_conv<9, 7, 70, 5, 1>();   // ks 5: two modules of padding on each side
+  check_local_conv<16, 64, 64, 3, 3>();
 }
 
 }  // namespace

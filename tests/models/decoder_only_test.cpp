@@ -15,39 +15,6 @@ namespace {
 using namespace scaling;
 using namespace scaling::testing;
 
-template <class Model>
-void check_decoder_only(std::size_t prompt_len, std::size_t total) {
-  constexpr Dims kD = Model::kDims;
-  const Model model(7);
-  const auto tokens = random_tokens(total, kD.vocab, 99);
-  const Rows want = decoder_only_logits<Model>(model.weights(), tokens);
-
-  // 1. One full-sequence forward pass (chunks of kPrefillChunk) against the reference.
-  ThreadPool pool(2);
-  auto state = model.new_state();
-  std::vector<float> all(total * kD.vocab);
-  model.forward(state, tokens, all, pool);
-  CHECK(state.position() == total);
-  check_close(all, want, 1e-4);
-
-  // 2. Prefill a prompt, then decode the rest token by token: the same logits, bitwise (each
-  //    output is computed by the same instruction sequence in gemm and matvec).
-  state.reset();
-  std::vector<float> step(kD.vocab);
-  model.prefill(state, std::span(tokens).first(prompt_len), step, pool);
-  std::vector<float> last_prompt(all.begin() + static_cast<std::ptrdiff_t>((prompt_len - 1) * kD.vocab),
-                                 all.begin() + static_cast<std::ptrdiff_t>(prompt_len * kD.vocab));
-  CHECK(step == last_prompt);
-  for (std::size_t t = prompt_len; t < total; ++t) {
-    model.decode(state, tokens[t], step, pool);
-    const std::vector<float> row(all.begin() + static_cast<std::ptrdiff_t>(t * kD.vocab),
-                                 all.begin() + static_cast<std::ptrdiff_t>((t + 1) * kD.vocab));
-    CAPTURE(t);
-    CHECK(step == row);
-  }
-  CHECK(state.position() == total);
-}
-
 TEST_CASE("decoder-only: forward and token-by-token decode match the reference") {
   check_decoder_only<DenseDecoderOnly<kTiny, 2>>(5, 12);
   check_decoder_only<DenseDecoderOnly<kOddHeads, 3>>(1, 9);

@@ -2,7 +2,7 @@
 // Transformer blocks: pre-norm residual sublayers, x += Sublayer(Norm(x)).
 //   DecoderBlock<SelfAttn, Ffn>             decoder-only stacks
 //   EncoderBlock<Attn, Ffn>                 the encoder of an encoder–decoder stack
-//   CrossDecoderBlock<SelfAttn, Cross, Ffn> its decoder: self-attention, cross-attention, FF
+//   CrossDecoderBlock<SelfAttn, CrossAttn, Ffn> its decoder: self-attention, cross-attention, FF
 // Any layer with Weights, State and forward<Arch>(Step, Weights, State, Workspace, xn, x) plugs in
 // as a sublayer; the norm is a policy too (LayerNorm or RmsNorm).
 
@@ -28,6 +28,7 @@ void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
 
 template <class Norm, class SelfAttn, class Ffn>
 struct DecoderBlock {
+  using SelfAttention = SelfAttn;
   using FeedForward = Ffn;
   struct Weights {
     typename Norm::Weights attn_norm;
@@ -58,13 +59,16 @@ struct DecoderBlock {
 template <class Norm, class Attn, class Ffn>
 struct EncoderBlock : DecoderBlock<Norm, Attn, Ffn> {};
 
-template <class Norm, class SelfAttn, class Cross, class Ffn>
+template <class Norm, class SelfAttn, class CrossAttn, class Ffn>
 struct CrossDecoderBlock {
+  using SelfAttention = SelfAttn;
+  using Cross = CrossAttn;
+  using FeedForward = Ffn;
   struct Weights {
     typename Norm::Weights attn_norm;
     typename SelfAttn::Weights attn;
     typename Norm::Weights cross_norm;
-    typename Cross::Weights cross;
+    typename CrossAttn::Weights cross;
     typename Norm::Weights ff_norm;
     typename Ffn::Weights ff;
     template <class V>
@@ -79,20 +83,20 @@ struct CrossDecoderBlock {
   };
   struct State {
     typename SelfAttn::State attn;
-    typename Cross::State cross;
+    typename CrossAttn::State cross;
     typename Ffn::State ff;
   };
 
   // Projects the encoder output enc: (step.tokens, d_model) into this block's cross cache.
   template <class Arch, class Workspace>
   static void encode(const Step& step, const Weights& w, State& s, Workspace& ws, const float* enc) {
-    Cross::template encode<Arch>(step, w.cross, s.cross, ws, enc);
+    CrossAttn::template encode<Arch>(step, w.cross, s.cross, ws, enc);
   }
 
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
     detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x);
-    detail::pre_norm_residual<Arch, Norm, Cross>(step, w.cross_norm, w.cross, s.cross, ws, x);
+    detail::pre_norm_residual<Arch, Norm, CrossAttn>(step, w.cross_norm, w.cross, s.cross, ws, x);
     detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x);
   }
 };

@@ -25,8 +25,28 @@ struct Dims {
   }
 };
 
-// Compile-time checks shared by every layer. A failed check names the rule it breaks; the numbers
-// appear in the compiler's note about the Dims template argument.
+namespace detail {
+
+// Shape rules as class templates, so that when a static_assert fails the compiler's note names
+// the numbers: "‘Divisible<4096, 96>::value’ evaluates to false" (GCC), "requirement
+// 'Divisible<4096, 96>::value'" (Clang). The assert's message names the rule.
+template <std::size_t Value, std::size_t Divisor>
+struct Divisible {
+  static constexpr bool value = Divisor != 0 && Value % Divisor == 0;
+};
+template <std::size_t Value>
+struct Odd {
+  static constexpr bool value = Value % 2 == 1;
+};
+template <std::size_t A, std::size_t B>
+struct Equal {
+  static constexpr bool value = A == B;
+};
+
+}  // namespace detail
+
+// Compile-time checks shared by every layer. A failed check names the rule it breaks, and the
+// compiler's note names the numbers.
 template <Dims D>
 struct CheckDims {
   static_assert(D.d_model > 0, "Dims: d_model must be positive");
@@ -34,7 +54,7 @@ struct CheckDims {
   static_assert(D.n_heads > 0, "Dims: n_heads must be positive");
   static_assert(D.vocab > 0, "Dims: vocab must be positive");
   static_assert(D.max_len > 0, "Dims: max_len must be positive");
-  static_assert(D.d_head != 0 || D.d_model % D.n_heads == 0,
+  static_assert(D.d_head != 0 || detail::Divisible<D.d_model, D.n_heads>::value,
                 "Dims: with d_head = 0 (derived), d_model must be divisible by n_heads");
   static_assert(D.head_width() > 0, "Dims: d_head must be positive");
   static_assert(D.vocab < (std::size_t{1} << 31), "Dims: vocab must fit in a 32-bit token id");

@@ -60,9 +60,13 @@ struct RandomInit : NamedVisitor {
     SplitMix64 rng(hash_name(name(leaf), seed));
     const std::size_t fan_in = t.kShape.back();
     const float bound = 1.0F / std::sqrt(static_cast<float>(fan_in));
+    const float leading_bound = 1.0F / std::sqrt(static_cast<float>(t.kSize / fan_in));
     switch (init) {
       case Init::kFanIn:
         for (std::size_t i = 0; i < t.kSize; ++i) t.data[i] = rng.symmetric(bound);
+        break;
+      case Init::kFanInLeading:
+        for (std::size_t i = 0; i < t.kSize; ++i) t.data[i] = rng.symmetric(leading_bound);
         break;
       case Init::kBias:
         for (std::size_t i = 0; i < t.kSize; ++i) t.data[i] = rng.symmetric(0.01F);

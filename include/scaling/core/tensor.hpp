@@ -21,6 +21,7 @@ namespace scaling {
 // How a tensor is initialised by init_random (the checkpoint loader ignores it).
 enum class Init : std::uint8_t {
   kFanIn,       // uniform in ±1/sqrt(fan_in), fan_in = the last extent (PyTorch Linear's rule)
+  kFanInLeading,  // the same with fan_in = the product of all extents but the last (x·W layouts)
   kBias,        // uniform in ±1/sqrt(fan_in) of the layer it belongs to, scaled down 100x
   kOnes,        // norm gains
   kZeros,       // norm offsets

@@ -55,17 +55,30 @@ inline void multiplicative_tail(const float* d, const float* e, const float* x, 
   }
 }
 
+// Work is cut into items of (column tile, group of 4 modules); a tile is 4 vectors of columns,
+// the last tile also takes the columns left over. Items are numbered tile-major, so a team splits
+// E's columns first (each member reads its own part of E, once) and modules only when E is a
+// single tile wide (Sparse QKV: M = 64 is one tile; the sparse loss layer: M = 8000 is 125).
+template <std::size_t S, std::size_t M, class Arch>
+struct MultiplicativeItems {
+  static constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of E
+  static constexpr std::size_t kVecs = M / simd::kWidth<Arch>;
+  static constexpr std::size_t kFullTiles = kVecs / kTileVecs;
+  static constexpr std::size_t kTiles = kFullTiles + (kFullTiles * kTileVecs * simd::kWidth<Arch> < M ? 1 : 0);
+  static constexpr std::size_t kGroups = (S + 3) / 4;
+  static constexpr std::size_t kCount = kTiles * kGroups;
+};
+
 template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
-inline void multiplicative_modules(const float* d, const float* e, const float* x, const float* b,
-                                   float* y, std::size_t s0) {
+inline void multiplicative_item(const float* d, const float* e, const float* x, const float* b,
+                                float* y, std::size_t s0, std::size_t tile) {
+  using Items = MultiplicativeItems<1, M, Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  constexpr std::size_t kVecs = M / kW;
-  constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of E
-  constexpr std::size_t kFullTiles = kVecs / kTileVecs;
-  for (std::size_t t = 0; t < kFullTiles; ++t) {
-    multiplicative_tile<Mods, kTileVecs, In, M, Arch>(d, e, x, b, y, s0, t * kTileVecs * kW);
+  if (tile < Items::kFullTiles) {
+    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(d, e, x, b, y, s0, tile * Items::kTileVecs * kW);
+    return;
   }
-  for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
+  for (std::size_t v = Items::kFullTiles * Items::kTileVecs; v < Items::kVecs; ++v) {
     multiplicative_tile<Mods, 1, In, M, Arch>(d, e, x, b, y, s0, v * kW);
   }
   for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
@@ -73,30 +86,31 @@ inline void multiplicative_modules(const float* d, const float* e, const float* 
 
 }  // namespace detail
 
-// y = FactoredDense(x) for modules s in `modules`.
+// y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems).
 // D: (S, In), E: (In, M), b and y: (S·M), x: (In).
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
-void multiplicative_rows(const float* d, const float* e, const float* x, const float* b, float* y,
-                         Range modules) {
-  // Loops count modules from 0 to a bound ≤ S: with an unbounded index GCC 12 warns
+void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
+                          Range items) {
+  using Items = detail::MultiplicativeItems<S, M, Arch>;
+  // Counts up to a constant bound: with an unbounded index GCC 12 warns
   // (-Waggressive-loop-optimizations) about iterations near 2^56 that cannot happen.
-  const std::size_t end = std::min(modules.end, S);
-  const std::size_t begin = std::min(modules.begin, end);
-  const std::size_t count = end - begin;
-  const std::size_t quads = count / 4;
-  for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
-    detail::multiplicative_modules<4, In, M, Arch>(d, e, x, b, y, begin + 4 * q);
-  }
-  for (std::size_t k = 4 * quads; k < count && k < S; ++k) {
-    detail::multiplicative_modules<1, In, M, Arch>(d, e, x, b, y, begin + k);
+  const std::size_t end = std::min(items.end, Items::kCount);
+  for (std::size_t item = std::min(items.begin, end); item < end && item < Items::kCount; ++item) {
+    const std::size_t tile = item / Items::kGroups;
+    const std::size_t s0 = item % Items::kGroups * 4;
+    if (s0 + 4 <= S) {
+      detail::multiplicative_item<4, In, M, Arch>(d, e, x, b, y, s0, tile);
+    } else {
+      for (std::size_t s = s0; s < S; ++s) detail::multiplicative_item<1, In, M, Arch>(d, e, x, b, y, s, tile);
+    }
   }
 }
 
-// The team's share (whole modules) of y = FactoredDense(x). Does not synchronise.
+// The team's share of y = FactoredDense(x). Does not synchronise.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative(const Team& team, const float* d, const float* e, const float* x,
                     const float* b, float* y) {
-  multiplicative_rows<S, In, M, Arch>(d, e, x, b, y, team.split(S));
+  multiplicative_items<S, In, M, Arch>(d, e, x, b, y, team.split(detail::MultiplicativeItems<S, M, Arch>::kCount));
 }
 
 }  // namespace scaling::kernels

@@ -9,6 +9,7 @@
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
+#include "scaling/kernels/add.hpp"
 #include "scaling/kernels/attention.hpp"
 #include "scaling/layers/dense.hpp"
 #include "scaling/layers/step.hpp"
@@ -68,20 +69,47 @@ struct AttentionShape {
     team.sync();
   }
 
+  // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys. Ends synchronised.
+  template <class Arch, class Workspace, class KeysFor>
+  static void attend(const Step& step, Workspace& ws, const float* k_cache, const float* v_cache,
+                     KeysFor n_keys) {
+    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
+                                                            k_cache, v_cache, n_keys,
+                                                            ws.scores.data(), ws.attn.data());
+    step.team.sync();
+  }
+
   // x += O(attention(q, caches)).  Ends synchronised.
   template <class Arch, class Workspace, class KeysFor>
   static void attend_and_project(const Step& step, const Weights& w, Workspace& ws,
                                  const float* k_cache, const float* v_cache, KeysFor n_keys,
                                  float* x) {
-    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
-                                                            k_cache, v_cache, n_keys,
-                                                            ws.scores.data(), ws.attn.data());
-    step.team.sync();
+    attend<Arch>(step, ws, k_cache, v_cache, n_keys);
     Out::template apply<kernels::Write::kAccumulate, Arch>(step.team, w.o, ws.attn.data(),
                                                            step.tokens, x);
     step.team.sync();
   }
+
+  // Fills a cross-attention cache with the keys and values of the encoder output
+  // enc: (step.tokens, d_model). Ends synchronised.
+  template <class Arch, class Workspace>
+  static void encode(const Step& step, const typename In::Weights& k, const typename In::Weights& v,
+                     KvCache& cache, Workspace& ws, const float* enc) {
+    In::template apply<kernels::Write::kStore, Arch>(step.team, k, enc, step.tokens, ws.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, v, enc, step.tokens, ws.v.data());
+    step.team.sync();
+    append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), 0, step.tokens);
+  }
 };
+
+// x += a over the step's tokens, without an output layer.   a, x: (tokens, d_model).
+// Ends synchronised.
+template <Dims D, class Arch>
+void add_residual(const Step& step, const float* a, float* x) {
+  const Range part = step.team.split(step.tokens * D.d_model, kFloatsPerLine);
+  kernels::add<Arch>(a + part.begin, x + part.begin, x + part.begin, part.size());
+  step.team.sync();
+}
 
 }  // namespace detail
 
@@ -138,13 +166,8 @@ struct CrossAttention {
   template <class Arch, class Workspace>
   static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
                      const float* enc) {
-    using In = typename Shape::In;
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, enc, step.tokens, ws.k.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, enc, step.tokens, ws.v.data());
-    step.team.sync();
-    Shape::append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), 0,
-                  step.tokens);
-    cache.length = step.tokens;
+    Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
+    if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
   }
 
   template <class Arch, class Workspace>

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 
+#include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/multiplicative.hpp"
@@ -16,7 +17,7 @@ namespace scaling {
 template <std::size_t In, std::size_t Out, std::size_t S>
 struct MultiplicativeDense {
   static_assert(In > 0 && Out > 0, "MultiplicativeDense: extents must be positive");
-  static_assert(S >= 1 && Out % S == 0,
+  static_assert(detail::Divisible<Out, S>::value,
                 "MultiplicativeDense: d_out must be divisible by the number of modules S");
   static constexpr std::size_t kModules = S;
   static constexpr std::size_t kModuleWidth = Out / S;
@@ -28,12 +29,12 @@ struct MultiplicativeDense {
     template <class V>
     void visit(V& v) {
       v.tensor("d", d, Init::kEmbedding);  // unit scale, as trax's N(0, 0.5) keeps outputs O(1)
-      v.tensor("e", e, Init::kFanIn);
+      v.tensor("e", e, Init::kFanInLeading);
       v.tensor("b", b, Init::kBias);
     }
   };
 
-  // The team's share (whole modules) of y = layer(x) for `tokens` rows.
+  // The team's share of y = layer(x) for `tokens` rows.
   // x: (tokens, In), y: (tokens, Out). Does not synchronise.
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {

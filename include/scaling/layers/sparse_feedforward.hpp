@@ -31,7 +31,8 @@ namespace scaling {
 template <Dims D, std::size_t N, std::size_t R = D.d_ff / (N == 0 ? 1 : N)>
 struct SparseFeedForward {
   static_assert(CheckDims<D>::kOk);
-  static_assert(N >= 1 && D.d_ff % N == 0, "SparseFeedForward: d_ff must be divisible by the block size N");
+  static_assert(detail::Divisible<D.d_ff, N>::value,
+                "SparseFeedForward: d_ff must be divisible by the block size N");
   static_assert(R >= 1, "SparseFeedForward: the controller rank R must be positive");
   static_assert(R <= D.d_ff, "SparseFeedForward: the controller rank R must not exceed d_ff");
   static constexpr std::size_t kBlockSize = N;

@@ -21,6 +21,8 @@ struct Workspace {
   AlignedBuffer k{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer v{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer attn{MaxTokens * D.d_attn()};   // (MaxTokens, d_attn)  heads before the output layer
+  AlignedBuffer mixed{MaxTokens * D.d_model};   // (MaxTokens, d_model) Sparse QKV's multiplicative
+                                                // layer output, or a sparse output layer's
   AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
   AlignedBuffer scores{kMaxTeam * D.max_len};   // (kMaxTeam, max_len)  one row per team member
   // Sparse FF: the controller's low-rank activations (r ≤ d_ff, checked by SparseFeedForward),

@@ -19,6 +19,7 @@
 #include "scaling/core/init.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
+#include "scaling/layers/logits.hpp"
 #include "scaling/layers/norm.hpp"
 #include "scaling/models/stack.hpp"
 #include "scaling/simd/ops.hpp"
@@ -26,7 +27,7 @@
 namespace scaling {
 
 template <Dims D, class Block, std::size_t Layers, class Norm = LayerNorm<D.d_model>,
-          class Arch = simd::DefaultArch>
+          class Output = DenseLogits<D>, class Arch = simd::DefaultArch>
 class DecoderOnly {
   static_assert(CheckDims<D>::kOk);
   static_assert(Layers > 0, "DecoderOnly: needs at least one layer");
@@ -35,11 +36,12 @@ class DecoderOnly {
   static constexpr Dims kDims = D;
   static constexpr std::size_t kLayers = Layers;
   using BlockType = Block;
+  using OutputType = Output;  // the output layer policy
 
   struct Weights {
     Embedding<D> embedding;                                 // (vocab, d_model)
     detail::StackWeights<D, Block, Layers, Norm> decoder;   // positions, layers, final_norm
-    typename Logits<D>::Weights logits;                     // w (vocab, d_model), b (vocab)
+    typename Output::Weights logits;                        // the output layer (vocab logits)
     template <class V>
     void visit(V& v) {
       v.tensor("embedding", embedding, Init::kEmbedding);
@@ -104,7 +106,7 @@ class DecoderOnly {
            ThreadPool& pool) const {
     detail::check_pool(pool);
     const Weights& w = weights_.get();
-    detail::run_decoder<D, Block, Layers, Norm, Arch>(pool, w.embedding, w.decoder, w.logits,
+    detail::run_decoder<D, Block, Layers, Norm, Output, Arch>(pool, w.embedding, w.decoder, w.logits,
                                                       state.s_, tokens, out, last_only);
   }
 

@@ -18,6 +18,7 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/embedding.hpp"
+#include "scaling/layers/logits.hpp"
 #include "scaling/layers/norm.hpp"
 #include "scaling/layers/step.hpp"
 #include "scaling/layers/workspace.hpp"
@@ -27,7 +28,8 @@
 namespace scaling {
 
 template <Dims D, class EncBlock, class DecBlock, std::size_t EncLayers, std::size_t DecLayers,
-          class Norm = LayerNorm<D.d_model>, class Arch = simd::DefaultArch>
+          class Norm = LayerNorm<D.d_model>, class Output = DenseLogits<D>,
+          class Arch = simd::DefaultArch>
 class EncoderDecoder {
   static_assert(CheckDims<D>::kOk);
   static_assert(EncLayers > 0 && DecLayers > 0, "EncoderDecoder: needs at least one layer each");
@@ -36,13 +38,15 @@ class EncoderDecoder {
   static constexpr Dims kDims = D;
   static constexpr std::size_t kEncoderLayers = EncLayers;
   static constexpr std::size_t kDecoderLayers = DecLayers;
+  using EncoderBlockType = EncBlock;
   using BlockType = DecBlock;
+  using OutputType = Output;  // the output layer policy
 
   struct Weights {
     Embedding<D> embedding;                                     // (vocab, d_model), shared
     detail::StackWeights<D, EncBlock, EncLayers, Norm> encoder;  // positions, layers, final_norm
     detail::StackWeights<D, DecBlock, DecLayers, Norm> decoder;  // positions, layers, final_norm
-    typename Logits<D>::Weights logits;                         // w (vocab, d_model), b (vocab)
+    typename Output::Weights logits;                            // the output layer (vocab logits)
     template <class V>
     void visit(V& v) {
       v.tensor("embedding", embedding, Init::kEmbedding);
@@ -151,7 +155,7 @@ class EncoderDecoder {
            ThreadPool& pool) const {
     detail::check_pool(pool);
     const Weights& w = weights_.get();
-    detail::run_decoder<D, DecBlock, DecLayers, Norm, Arch>(pool, w.embedding, w.decoder,
+    detail::run_decoder<D, DecBlock, DecLayers, Norm, Output, Arch>(pool, w.embedding, w.decoder,
                                                             w.logits, state.s_, tokens, out,
                                                             last_only);
   }

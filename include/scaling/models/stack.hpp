@@ -13,7 +13,6 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/embedding.hpp"
-#include "scaling/layers/dense.hpp"
 #include "scaling/layers/step.hpp"
 #include "scaling/layers/workspace.hpp"
 
@@ -25,11 +24,9 @@ using Token = std::int32_t;
 // prompt/kPrefillChunk times; the workspace grows linearly with it.
 inline constexpr std::size_t kPrefillChunk = 32;
 
-// The token table and the output layer of a model with dims D.
+// The token table of a model with dims D.
 template <Dims D>
 using Embedding = Tensor<D.vocab, D.d_model>;  // (vocab, d_model)
-template <Dims D>
-using Logits = Dense<D.d_model, D.vocab>;  // w (vocab, d_model), b (vocab); not tied to Embedding
 
 namespace detail {
 
@@ -80,10 +77,10 @@ struct DecoderState {
 // Runs `tokens` through the decoder at the state's position, advancing it, in chunks of
 // kPrefillChunk. Writes the logits of the last token to out (last_only) or of every token.
 // Arguments must have been checked.
-template <Dims D, class Block, std::size_t Layers, class Norm, class Arch>
+template <Dims D, class Block, std::size_t Layers, class Norm, class Output, class Arch>
 void run_decoder(ThreadPool& pool, const Embedding<D>& embedding,
                  const StackWeights<D, Block, Layers, Norm>& stack,
-                 const typename Logits<D>::Weights& logits, DecoderState<D, Block, Layers>& s,
+                 const typename Output::Weights& logits, DecoderState<D, Block, Layers>& s,
                  std::span<const Token> tokens, float* out, bool last_only) {
   for (std::size_t first = 0; first < tokens.size(); first += kPrefillChunk) {
     const std::size_t n = std::min(kPrefillChunk, tokens.size() - first);
@@ -108,8 +105,7 @@ void run_decoder(ThreadPool& pool, const Embedding<D>& embedding,
         Norm::template apply<Arch>(team, stack.final_norm, s.x.data() + out_row * D.d_model, count,
                                    s.ws.xn.data());
         team.sync();
-        Logits<D>::template apply<kernels::Write::kStore, Arch>(team, logits, s.ws.xn.data(), count,
-                                                                out_rows);
+        Output::template apply<Arch>(team, logits, s.ws.xn.data(), count, out_rows);
       }
     });
     s.pos += n;

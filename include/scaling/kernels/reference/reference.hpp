@@ -92,6 +92,42 @@ inline double sinusoid(std::size_t p, std::size_t col, std::size_t d) {
   return col % 2 == 0 ? std::sin(angle) : std::cos(angle);
 }
 
+// The locally-connected convolution over a whole sequence, written as trax states it: zero-pad
+// the module axis by (ks − 1)/2 on each side and the sequence by kl − 1 rows at the front, then a
+// VALID 2-D convolution.  x: (len, s·m), kernel: (kl, ks, m, u), b: (u) → (len, s·u).
+// With `magnitude`, every term and the bias enter as absolute values (the rounding-error scale).
+template <class T>  // float or double input
+std::vector<double> local_conv(const T* x, std::size_t len, std::size_t s, std::size_t m,
+                                      std::size_t u, std::size_t ks, std::size_t kl,
+                                      const float* kernel, const float* b, bool magnitude = false) {
+  const std::size_t pad = (ks - 1) / 2;
+  const std::size_t width = s + 2 * pad;  // modules after padding
+  std::vector<double> padded((len + kl - 1) * width * m, 0.0);
+  for (std::size_t t = 0; t < len; ++t) {
+    for (std::size_t i = 0; i < s * m; ++i) {
+      padded[((t + kl - 1) * width + pad) * m + i] = static_cast<double>(x[t * s * m + i]);
+    }
+  }
+  const auto term = [magnitude](double v) { return magnitude ? std::abs(v) : v; };
+  std::vector<double> y(len * s * u);
+  for (std::size_t t = 0; t < len; ++t) {
+    for (std::size_t mod = 0; mod < s; ++mod) {
+      for (std::size_t n = 0; n < u; ++n) {
+        double acc = term(b[n]);
+        for (std::size_t l = 0; l < kl; ++l) {
+          for (std::size_t j = 0; j < ks; ++j) {
+            for (std::size_t c = 0; c < m; ++c) {
+              acc += term(padded[((t + l) * width + mod + j) * m + c] * kernel[((l * ks + j) * m + c) * u + n]);
+            }
+          }
+        }
+        y[(t * s + mod) * u + n] = acc;
+      }
+    }
+  }
+  return y;
+}
+
 }  // namespace scaling::reference
 
 #pragma GCC diagnostic pop

@@ -1,0 +1,122 @@
+#pragma once
+// The locally-connected convolution of Sparse QKV (spec section 3, trax LocallyConvDense) for one
+// token. Its input row is S modules of M features; the output is S modules of U units:
+//   y[s·U + n] = b[n] + Σ_{l<Kl} Σ_{j<Ks} Σ_{c<M} rows[l][(s + j − P)·M + c] · K[l, j, c, n]
+// with P = (Ks − 1)/2, modules outside [0, S) reading zeros (zero padding, not wrap-around), and
+// rows[Kl − 1] the token's own row, rows[0] the oldest (causal over the sequence).
+// The kernel K (Kl·Ks·M·U floats) is shared by every module, so modules are taken 4 at a time
+// and one load of a K row feeds all 4, as in the multiplicative kernel. The sum for each output
+// runs over (l, j, c) in order with one fused multiply-add chain, so splitting modules over a
+// team cannot change a result.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+#include "scaling/core/threads.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling::kernels {
+
+namespace detail {
+
+// A module of zeros: the padding on either side of the module axis.
+template <std::size_t M>
+inline constexpr std::array<float, M> kZeroModule{};
+
+// Outputs of Mods modules (starting at s0) × Vecs vectors of units (starting at n0).
+template <std::size_t Mods, std::size_t Vecs, std::size_t S, std::size_t M, std::size_t U,
+          std::size_t Ks, std::size_t Kl, class Arch>
+inline void local_conv_tile(const float* const* rows, const float* k, const float* b, float* y,
+                            std::size_t s0, std::size_t n0) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kPad = (Ks - 1) / 2;
+  V acc[Mods][Vecs];
+  for (auto& row : acc) {
+    for (auto& a : row) a = simd::zero<Arch>();
+  }
+  for (std::size_t l = 0; l < Kl; ++l) {
+    for (std::size_t j = 0; j < Ks; ++j) {
+      const float* in[Mods];  // the input module each output module reads at this tap
+      for (std::size_t m = 0; m < Mods; ++m) {
+        const std::size_t src = s0 + m + j;  // module index + kPad
+        in[m] = src >= kPad && src - kPad < S ? rows[l] + (src - kPad) * M : kZeroModule<M>.data();
+      }
+      const float* tap = k + (l * Ks + j) * M * U + n0;
+      for (std::size_t c = 0; c < M; ++c) {
+        V kv[Vecs];
+        for (std::size_t v = 0; v < Vecs; ++v) kv[v] = simd::load<Arch>(tap + c * U + v * kW);
+        for (std::size_t m = 0; m < Mods; ++m) {
+          const V z = simd::broadcast<Arch>(in[m][c]);
+          for (std::size_t v = 0; v < Vecs; ++v) acc[m][v] = simd::fma(z, kv[v], acc[m][v]);
+        }
+      }
+    }
+  }
+  for (std::size_t m = 0; m < Mods; ++m) {
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      const std::size_t n = n0 + v * kW;
+      simd::store<Arch>(y + (s0 + m) * U + n, acc[m][v] + simd::load<Arch>(b + n));
+    }
+  }
+}
+
+// The units of U that do not fill a vector, for one module; same order of summation.
+template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl, class Arch>
+inline void local_conv_tail(const float* const* rows, const float* k, const float* b, float* y,
+                            std::size_t s) {
+  constexpr std::size_t kPad = (Ks - 1) / 2;
+  for (std::size_t n = U / simd::kWidth<Arch> * simd::kWidth<Arch>; n < U; ++n) {
+    float acc = 0.0F;
+    for (std::size_t l = 0; l < Kl; ++l) {
+      for (std::size_t j = 0; j < Ks; ++j) {
+        const std::size_t src = s + j;
+        if (src < kPad || src - kPad >= S) continue;
+        const float* in = rows[l] + (src - kPad) * M;
+        for (std::size_t c = 0; c < M; ++c) acc += in[c] * k[((l * Ks + j) * M + c) * U + n];
+      }
+    }
+    y[s * U + n] = acc + b[n];
+  }
+}
+
+template <std::size_t Mods, std::size_t S, std::size_t M, std::size_t U, std::size_t Ks,
+          std::size_t Kl, class Arch>
+inline void local_conv_modules(const float* const* rows, const float* k, const float* b, float* y,
+                               std::size_t s0) {
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kVecs = U / kW;
+  constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of K
+  constexpr std::size_t kFullTiles = kVecs / kTileVecs;
+  for (std::size_t t = 0; t < kFullTiles; ++t) {
+    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW);
+  }
+  for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
+    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW);
+  }
+  for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);
+}
+
+}  // namespace detail
+
+// y = LocalConv(rows) for the output modules in `modules`.
+// rows: Kl pointers to (S·M) rows, oldest first; K: (Kl, Ks, M, U); b: (U); y: (S·U).
+template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl,
+          class Arch = simd::DefaultArch>
+void local_conv(const float* const* rows, const float* k, const float* b, float* y, Range modules) {
+  static_assert(Ks % 2 == 1, "local_conv: the module kernel size must be odd");
+  // Counts from 0 to a bound ≤ S, as in multiplicative_items (GCC 12's loop-bound warning).
+  const std::size_t end = std::min(modules.end, S);
+  const std::size_t begin = std::min(modules.begin, end);
+  const std::size_t count = end - begin;
+  const std::size_t quads = count / 4;
+  for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
+    detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q);
+  }
+  for (std::size_t m = 4 * quads; m < count && m < S; ++m) {
+    detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m);
+  }
+}
+
+}  // namespace scaling::kernels

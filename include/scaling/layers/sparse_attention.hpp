@@ -1,0 +1,252 @@
+#pragma once
+// Attention layers whose projections are sparse (spec section 3). With S modules of
+// M = d_model / S features each:
+//   SparseQkvAttention      the paper's Sparse QKV ("multiplicative + conv", trax
+//                           MultiplicativeConvCausalAttention): one multiplicative layer shared by
+//                           Q, K and V, then a convolution each (Q, K: Ks 3; V: Ks 1), all of
+//                           length kernel Kl over the sequence; no output layer
+//   MultiplicativeAttention ablation: a separate multiplicative layer for each of Q, K, V, O
+//   ConvAttention           ablation: a convolution with Ks 1, Kl 1 for each of Q, K, V, O
+//   SparseCrossAttention    cross-attention whose Q is multiplicative + conv (Ks 3, length kernel
+//                           Kl over the decoder's positions); K, V dense and computed once per
+//                           input; no output layer
+// Scores, softmax and the KV cache are those of the dense layers (layers/attention.hpp).
+
+#include <array>
+#include <cstddef>
+
+#include "scaling/core/dims.hpp"
+#include "scaling/core/tensor.hpp"
+#include "scaling/layers/attention.hpp"
+#include "scaling/layers/local_conv.hpp"
+#include "scaling/layers/multiplicative_dense.hpp"
+#include "scaling/layers/step.hpp"
+#include "scaling/simd/ops.hpp"
+
+namespace scaling {
+
+namespace detail {
+
+// The module split every sparse attention layer checks.
+template <Dims D, std::size_t S>
+struct SparseAttentionShape : AttentionShape<D> {
+  static_assert(CheckDims<D>::kOk);
+  static_assert(Divisible<D.d_model, S>::value,
+                "sparse attention: d_model must be divisible by the number of modules S");
+  static constexpr std::size_t kModules = S;
+  static constexpr std::size_t kModuleWidth = D.d_model / S;  // M
+};
+
+// A layer without an output layer adds the heads' concatenation to x directly.
+template <Dims D>
+using HeadsSpanModel = Equal<D.d_attn(), D.d_model>;
+
+}  // namespace detail
+
+template <Dims D, std::size_t S, std::size_t Kl = 3>
+struct SparseQkvAttention {
+  using Shape = detail::SparseAttentionShape<D, S>;
+  static_assert(detail::HeadsSpanModel<D>::value,
+                "SparseQkvAttention: n_heads * d_head must equal d_model (it has no output layer)");
+  static constexpr std::size_t kM = Shape::kModuleWidth;
+  using Mult = MultiplicativeDense<D.d_model, D.d_model, S>;
+  using ConvQk = LocalConv<S, kM, kM, 3, Kl>;  // Q and K: each module sees its two neighbours
+  using ConvV = LocalConv<S, kM, kM, 1, Kl>;
+
+  struct Weights {
+    typename Mult::Weights mult;  // d (S, d_model), e (d_model, M), b (d_model): shared by Q, K, V
+    typename ConvQk::Weights q;   // kernel (Kl, 3, M, M), b (M)
+    typename ConvQk::Weights k;   // kernel (Kl, 3, M, M), b (M)
+    typename ConvV::Weights v;    // kernel (Kl, 1, M, M), b (M)
+    template <class V>
+    void visit(V& vis) {
+      vis.scope("mult", [&] { mult.visit(vis); });
+      vis.scope("q", [&] { q.visit(vis); });
+      vis.scope("k", [&] { k.visit(vis); });
+      vis.scope("v", [&] { v.visit(vis); });
+    }
+  };
+  struct State : Shape::KvCache {
+    ConvHistory<D.d_model, Kl> history;  // the multiplicative layer's last Kl − 1 outputs
+  };
+
+  // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& state, Workspace& ws,
+                      const float* xn, float* x) {
+    const Team& team = step.team;
+    if (team.id() == 0) state.history.begin(step);
+    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data());
+    team.sync();
+    for (std::size_t t = 0; t < step.tokens; ++t) {
+      const auto rows = state.history.window(ws.mixed.data(), t);
+      const std::size_t at = t * D.d_model;
+      ConvQk::template apply<Arch>(team, w.q, rows, ws.q.data() + at);
+      ConvQk::template apply<Arch>(team, w.k, rows, ws.k.data() + at);
+      ConvV::template apply<Arch>(team, w.v, rows, ws.v.data() + at);
+    }
+    team.sync();
+    if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);  // no one reads it now
+    Shape::append(team, state.k.data(), state.v.data(), ws.k.data(), ws.v.data(), step.pos,
+                  step.tokens);
+    const std::size_t pos = step.pos;
+    Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
+                                 [pos](std::size_t t) { return pos + t + 1; });
+    detail::add_residual<D, Arch>(step, ws.attn.data(), x);
+  }
+};
+
+// Ablation "multiplicative": Q, K, V and O are each a multiplicative layer with S modules.
+template <Dims D, std::size_t S>
+struct MultiplicativeAttention {
+  using Shape = detail::SparseAttentionShape<D, S>;
+  static_assert(detail::Divisible<D.d_attn(), S>::value,
+                "MultiplicativeAttention: n_heads * d_head must be divisible by the number of modules S");
+  using In = MultiplicativeDense<D.d_model, D.d_attn(), S>;
+  using Out = MultiplicativeDense<D.d_attn(), D.d_model, S>;
+
+  struct Weights {
+    typename In::Weights q;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
+    typename In::Weights k;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
+    typename In::Weights v;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
+    typename Out::Weights o;  // d (S, d_attn), e (d_attn, d_model / S), b (d_model)
+    template <class V>
+    void visit(V& vis) {
+      vis.scope("q", [&] { q.visit(vis); });
+      vis.scope("k", [&] { k.visit(vis); });
+      vis.scope("v", [&] { v.visit(vis); });
+      vis.scope("o", [&] { o.visit(vis); });
+    }
+  };
+  using State = typename Shape::KvCache;
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                      const float* xn, float* x) {
+    const Team& team = step.team;
+    In::template apply<Arch>(team, w.q, xn, step.tokens, ws.q.data());
+    In::template apply<Arch>(team, w.k, xn, step.tokens, ws.k.data());
+    In::template apply<Arch>(team, w.v, xn, step.tokens, ws.v.data());
+    team.sync();
+    Shape::append(team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
+                  step.tokens);
+    const std::size_t pos = step.pos;
+    Shape::template attend<Arch>(step, ws, cache.k.data(), cache.v.data(),
+                                 [pos](std::size_t t) { return pos + t + 1; });
+    Out::template apply<Arch>(team, w.o, ws.attn.data(), step.tokens, ws.mixed.data());
+    team.sync();
+    detail::add_residual<D, Arch>(step, ws.mixed.data(), x);
+  }
+};
+
+// Ablation "conv": Q, K, V and O are each a convolution with Ks 1 and Kl 1, i.e. one small dense
+// layer applied to every module separately, its weights shared by all modules.
+template <Dims D, std::size_t S>
+struct ConvAttention {
+  using Shape = detail::SparseAttentionShape<D, S>;
+  static_assert(detail::Divisible<D.d_attn(), S>::value,
+                "ConvAttention: n_heads * d_head must be divisible by the number of modules S");
+  static constexpr std::size_t kM = Shape::kModuleWidth;
+  static constexpr std::size_t kAttnM = D.d_attn() / S;
+  using In = LocalConv<S, kM, kAttnM, 1, 1>;
+  using Out = LocalConv<S, kAttnM, kM, 1, 1>;
+
+  struct Weights {
+    typename In::Weights q;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
+    typename In::Weights k;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
+    typename In::Weights v;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
+    typename Out::Weights o;  // kernel (1, 1, d_attn / S, M), b (M)
+    template <class V>
+    void visit(V& vis) {
+      vis.scope("q", [&] { q.visit(vis); });
+      vis.scope("k", [&] { k.visit(vis); });
+      vis.scope("v", [&] { v.visit(vis); });
+      vis.scope("o", [&] { o.visit(vis); });
+    }
+  };
+  using State = typename Shape::KvCache;
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                      const float* xn, float* x) {
+    const Team& team = step.team;
+    for (std::size_t t = 0; t < step.tokens; ++t) {
+      const std::array<const float*, 1> row{xn + t * D.d_model};
+      const std::size_t at = t * D.d_attn();
+      In::template apply<Arch>(team, w.q, row, ws.q.data() + at);
+      In::template apply<Arch>(team, w.k, row, ws.k.data() + at);
+      In::template apply<Arch>(team, w.v, row, ws.v.data() + at);
+    }
+    team.sync();
+    Shape::append(team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
+                  step.tokens);
+    const std::size_t pos = step.pos;
+    Shape::template attend<Arch>(step, ws, cache.k.data(), cache.v.data(),
+                                 [pos](std::size_t t) { return pos + t + 1; });
+    for (std::size_t t = 0; t < step.tokens; ++t) {
+      const std::array<const float*, 1> row{ws.attn.data() + t * D.d_attn()};
+      Out::template apply<Arch>(team, w.o, row, ws.mixed.data() + t * D.d_model);
+    }
+    team.sync();
+    detail::add_residual<D, Arch>(step, ws.mixed.data(), x);
+  }
+};
+
+// Cross-attention with a sparse Q (trax AttentionQKV with q_sparsity / result_sparsity 'noop').
+template <Dims D, std::size_t S, std::size_t Kl = 3>
+struct SparseCrossAttention {
+  using Shape = detail::SparseAttentionShape<D, S>;
+  static_assert(detail::HeadsSpanModel<D>::value,
+                "SparseCrossAttention: n_heads * d_head must equal d_model (it has no output layer)");
+  static constexpr std::size_t kM = Shape::kModuleWidth;
+  using Mult = MultiplicativeDense<D.d_model, D.d_model, S>;
+  using ConvQ = LocalConv<S, kM, kM, 3, Kl>;
+  using Kv = typename Shape::In;
+
+  struct Weights {
+    typename Mult::Weights q_mult;  // d (S, d_model), e (d_model, M), b (d_model)
+    typename ConvQ::Weights q;      // kernel (Kl, 3, M, M), b (M)
+    typename Kv::Weights k;         // w (d_model, d_model), b (d_model)
+    typename Kv::Weights v;         // w (d_model, d_model), b (d_model)
+    template <class V>
+    void visit(V& vis) {
+      vis.scope("q_mult", [&] { q_mult.visit(vis); });
+      vis.scope("q", [&] { q.visit(vis); });
+      vis.scope("k", [&] { k.visit(vis); });
+      vis.scope("v", [&] { v.visit(vis); });
+    }
+  };
+  struct State : Shape::KvCache {
+    std::size_t length = 0;                // encoder positions in the cache
+    ConvHistory<D.d_model, Kl> history;    // Q's multiplicative layer's last Kl − 1 outputs
+  };
+
+  // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
+  template <class Arch, class Workspace>
+  static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
+                     const float* enc) {
+    Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
+    if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
+  }
+
+  template <class Arch, class Workspace>
+  static void forward(const Step& step, const Weights& w, State& state, Workspace& ws,
+                      const float* xn, float* x) {
+    const Team& team = step.team;
+    if (team.id() == 0) state.history.begin(step);
+    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data());
+    team.sync();
+    for (std::size_t t = 0; t < step.tokens; ++t) {
+      ConvQ::template apply<Arch>(team, w.q, state.history.window(ws.mixed.data(), t),
+                                  ws.q.data() + t * D.d_model);
+    }
+    team.sync();
+    if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);
+    const std::size_t all = state.length;
+    Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
+                                 [all](std::size_t) { return all; });
+    detail::add_residual<D, Arch>(step, ws.attn.data(), x);
+  }
+};
+
+}  // namespace scaling
