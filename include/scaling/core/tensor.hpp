@@ -16,6 +16,10 @@
 #include <string>
 #include <string_view>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace scaling {
 
 // How a tensor is initialised by init_random (the checkpoint loader ignores it).
@@ -50,25 +54,39 @@ constexpr std::size_t round_up(std::size_t n, std::size_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
 }
 
+// Buffers of at least 2 MiB start on a 2 MiB boundary and ask Linux for transparent huge pages
+// (needed where THP is in "madvise" mode, Debian's default). Decode reads a multi-GB arena, and
+// Sparse FF reads 4 KiB rows at random from it: with 4 KiB pages nearly every row costs a TLB
+// miss and restarts the hardware prefetcher.
+inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+namespace detail {
+struct AlignedFree {
+  std::size_t align = kAlignment;
+  void operator()(float* p) const { ::operator delete(p, std::align_val_t{align}); }
+};
+}  // namespace detail
+
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t floats)
-      : size_(floats),
-        data_(static_cast<float*>(::operator new(round_up(floats, kFloatsPerLine) * sizeof(float),
-                                                 std::align_val_t{kAlignment}))) {
-    std::memset(data_.get(), 0, round_up(floats, kFloatsPerLine) * sizeof(float));
+  explicit AlignedBuffer(std::size_t floats) : size_(floats) {
+    std::size_t bytes = round_up(floats, kFloatsPerLine) * sizeof(float);
+    const std::size_t align = bytes >= kHugePage ? kHugePage : kAlignment;
+    bytes = round_up(bytes, align);
+    data_ = {static_cast<float*>(::operator new(bytes, std::align_val_t{align})), detail::AlignedFree{align}};
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == kHugePage) ::madvise(data_.get(), bytes, MADV_HUGEPAGE);  // a hint: failure is fine
+#endif
+    std::memset(data_.get(), 0, bytes);
   }
   [[nodiscard]] float* data() const { return data_.get(); }
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] std::span<float> span() const { return {data_.get(), size_}; }
 
  private:
-  struct Free {
-    void operator()(float* p) const { ::operator delete(p, std::align_val_t{kAlignment}); }
-  };
   std::size_t size_ = 0;
-  std::unique_ptr<float, Free> data_;
+  std::unique_ptr<float, detail::AlignedFree> data_;
 };
 
 namespace detail {

@@ -26,12 +26,15 @@ void gathered_dots(const float* w, const std::uint32_t* rows, const float* x, fl
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kFull = detail::kFullVectors<Cols, Arch>;
   constexpr std::size_t kBlock = 4;
-  const auto row = [&](std::size_t i) { return w + std::size_t{rows[i]} * Cols; };
-  std::size_t i = idx.begin;
-  for (; i + kBlock <= idx.end; i += kBlock) {
+  const std::uint32_t* chosen = rows + idx.begin;
+  float* out = y + idx.begin;
+  const std::size_t count = idx.size();
+  const auto row = [&](std::size_t i) { return w + std::size_t{chosen[i]} * Cols; };
+  const std::size_t full = count / kBlock * kBlock;
+  for (std::size_t i = 0; i < full; i += kBlock) {
     const float* r[kBlock] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
     const float* next[kBlock];
-    for (std::size_t k = 0; k < kBlock; ++k) next[k] = i + kBlock + k < idx.end ? row(i + kBlock + k) : r[k];
+    for (std::size_t k = 0; k < kBlock; ++k) next[k] = i + kBlock + k < count ? row(i + kBlock + k) : r[k];
     V acc[kBlock];
     for (auto& a : acc) a = simd::zero<Arch>();
     for (std::size_t c = 0; c < kFull; c += kW) {
@@ -42,14 +45,17 @@ void gathered_dots(const float* w, const std::uint32_t* rows, const float* x, fl
       }
     }
     for (std::size_t k = 0; k < kBlock; ++k) {
-      detail::write<Mode>(y + i + k, detail::dot_tail<Cols, Arch>(r[k], x, simd::reduce_add(acc[k])));
+      detail::write<Mode>(out + i + k, detail::dot_tail<Cols, Arch>(r[k], x, simd::reduce_add(acc[k])));
     }
   }
-  for (; i < idx.end; ++i) {
+  // The last count % 4 rows; counting them from 0 to a bound < 4 keeps GCC 12 from warning
+  // (-Waggressive-loop-optimizations) about iterations near 2^62 that cannot happen.
+  for (std::size_t t = 0; t < count - full && t < kBlock; ++t) {
+    const std::size_t i = full + t;
     const float* r = row(i);
     V acc = simd::zero<Arch>();
     for (std::size_t c = 0; c < kFull; c += kW) acc = simd::fma(simd::load<Arch>(r + c), simd::load<Arch>(x + c), acc);
-    detail::write<Mode>(y + i, detail::dot_tail<Cols, Arch>(r, x, simd::reduce_add(acc)));
+    detail::write<Mode>(out + i, detail::dot_tail<Cols, Arch>(r, x, simd::reduce_add(acc)));
   }
 }
 

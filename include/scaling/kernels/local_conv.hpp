@@ -5,7 +5,8 @@
 // with P = (Ks − 1)/2, modules outside [0, S) reading zeros (zero padding, not wrap-around), and
 // rows[Kl − 1] the token's own row, rows[0] the oldest (causal over the sequence).
 // The kernel K (Kl·Ks·M·U floats) is shared by every module, so modules are taken 4 at a time
-// and one load of a K row feeds all 4, as in the multiplicative kernel. The sum for each output
+// and one load of a K row feeds all 4, as in the multiplicative kernel; the loop runs tap by tap
+// over all modules so that each tap is read from memory once. The sum for each output
 // runs over (l, j, c) in order with one fused multiply-add chain, so splitting modules over a
 // team cannot change a result.
 
@@ -24,40 +25,43 @@ namespace detail {
 template <std::size_t M>
 inline constexpr std::array<float, M> kZeroModule{};
 
-// Outputs of Mods modules (starting at s0) × Vecs vectors of units (starting at n0).
+// Partial outputs of Mods modules (starting at s0) × Vecs vectors of units (starting at n0) for
+// one tap (l, j) of the kernel: y += the tap's M×U block times the input modules it sees. The
+// first tap starts from zero, the last adds the bias; between taps the sums wait in y (storing a
+// float does not change it, so the sum is the same fused multiply-add chain over (l, j, c)).
 template <std::size_t Mods, std::size_t Vecs, std::size_t S, std::size_t M, std::size_t U,
           std::size_t Ks, std::size_t Kl, class Arch>
 inline void local_conv_tile(const float* const* rows, const float* k, const float* b, float* y,
-                            std::size_t s0, std::size_t n0) {
+                            std::size_t s0, std::size_t n0, std::size_t l, std::size_t j) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kPad = (Ks - 1) / 2;
+  const bool first = l == 0 && j == 0;
+  const bool last = l + 1 == Kl && j + 1 == Ks;
   V acc[Mods][Vecs];
-  for (auto& row : acc) {
-    for (auto& a : row) a = simd::zero<Arch>();
+  for (std::size_t m = 0; m < Mods; ++m) {
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      acc[m][v] = first ? simd::zero<Arch>() : simd::load<Arch>(y + (s0 + m) * U + n0 + v * kW);
+    }
   }
-  for (std::size_t l = 0; l < Kl; ++l) {
-    for (std::size_t j = 0; j < Ks; ++j) {
-      const float* in[Mods];  // the input module each output module reads at this tap
-      for (std::size_t m = 0; m < Mods; ++m) {
-        const std::size_t src = s0 + m + j;  // module index + kPad
-        in[m] = src >= kPad && src - kPad < S ? rows[l] + (src - kPad) * M : kZeroModule<M>.data();
-      }
-      const float* tap = k + (l * Ks + j) * M * U + n0;
-      for (std::size_t c = 0; c < M; ++c) {
-        V kv[Vecs];
-        for (std::size_t v = 0; v < Vecs; ++v) kv[v] = simd::load<Arch>(tap + c * U + v * kW);
-        for (std::size_t m = 0; m < Mods; ++m) {
-          const V z = simd::broadcast<Arch>(in[m][c]);
-          for (std::size_t v = 0; v < Vecs; ++v) acc[m][v] = simd::fma(z, kv[v], acc[m][v]);
-        }
-      }
+  const float* in[Mods];  // the input module each output module reads at this tap
+  for (std::size_t m = 0; m < Mods; ++m) {
+    const std::size_t src = s0 + m + j;  // module index + kPad
+    in[m] = src >= kPad && src - kPad < S ? rows[l] + (src - kPad) * M : kZeroModule<M>.data();
+  }
+  const float* tap = k + (l * Ks + j) * M * U + n0;
+  for (std::size_t c = 0; c < M; ++c) {
+    V kv[Vecs];
+    for (std::size_t v = 0; v < Vecs; ++v) kv[v] = simd::load<Arch>(tap + c * U + v * kW);
+    for (std::size_t m = 0; m < Mods; ++m) {
+      const V z = simd::broadcast<Arch>(in[m][c]);
+      for (std::size_t v = 0; v < Vecs; ++v) acc[m][v] = simd::fma(z, kv[v], acc[m][v]);
     }
   }
   for (std::size_t m = 0; m < Mods; ++m) {
     for (std::size_t v = 0; v < Vecs; ++v) {
-      const std::size_t n = n0 + v * kW;
-      simd::store<Arch>(y + (s0 + m) * U + n, acc[m][v] + simd::load<Arch>(b + n));
+      const std::size_t at = (s0 + m) * U + n0 + v * kW;
+      simd::store<Arch>(y + at, last ? acc[m][v] + simd::load<Arch>(b + n0 + v * kW) : acc[m][v]);
     }
   }
 }
@@ -81,21 +85,25 @@ inline void local_conv_tail(const float* const* rows, const float* k, const floa
   }
 }
 
+// Modules [s0, s0 + Mods) at tap (l, j); the units that do not fill a vector are done whole
+// after the last tap.
 template <std::size_t Mods, std::size_t S, std::size_t M, std::size_t U, std::size_t Ks,
           std::size_t Kl, class Arch>
 inline void local_conv_modules(const float* const* rows, const float* k, const float* b, float* y,
-                               std::size_t s0) {
+                               std::size_t s0, std::size_t l, std::size_t j) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kVecs = U / kW;
   constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of K
   constexpr std::size_t kFullTiles = kVecs / kTileVecs;
   for (std::size_t t = 0; t < kFullTiles; ++t) {
-    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW);
+    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW, l, j);
   }
   for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
-    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW);
+    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j);
   }
-  for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);
+  if (l + 1 == Kl && j + 1 == Ks) {
+    for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);
+  }
 }
 
 }  // namespace detail
@@ -111,11 +119,17 @@ void local_conv(const float* const* rows, const float* k, const float* b, float*
   const std::size_t begin = std::min(modules.begin, end);
   const std::size_t count = end - begin;
   const std::size_t quads = count / 4;
-  for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
-    detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q);
-  }
-  for (std::size_t m = 4 * quads; m < count && m < S; ++m) {
-    detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m);
+  // Tap by tap, each for all modules: a tap's M×U block of K is read from memory once and used by
+  // every module while it is in L1, and the prefetcher streams the next tap meanwhile.
+  for (std::size_t l = 0; l < Kl; ++l) {
+    for (std::size_t j = 0; j < Ks; ++j) {
+      for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
+        detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q, l, j);
+      }
+      for (std::size_t m = 4 * quads; m < count && m < S; ++m) {
+        detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j);
+      }
+    }
   }
 }
 

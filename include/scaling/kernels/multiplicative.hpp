@@ -4,7 +4,7 @@
 // It has S·d_in + d_in·M weights instead of d_in·S·M, but still d_in·S·M multiply-adds: each
 // module multiplies x, scaled by its row of D, with the same E. Decode must therefore read E from
 // memory once per token, not once per module: modules are taken 4 at a time and, for each input
-// i, one load of E's row i feeds all 4 (E, d_in·M floats, stays in L2 for the next 4). The sum
+// i, one load of E's row i feeds all 4 (and E stays in L2 for the next 4, see kChunk). The sum
 // for each output runs over i in order with one fused multiply-add chain, so splitting modules
 // over a team cannot change a result.
 
@@ -18,28 +18,59 @@ namespace scaling::kernels {
 
 namespace detail {
 
-// Outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0).
+// Inputs are taken kChunk at a time: for each chunk, every work item of the caller runs over it
+// before the next chunk starts, so that chunk of E (kChunk·M floats) is read from memory once and
+// then from L2, however many module groups use it (17B: E is 5.3 MB, larger than L2). Partial
+// sums wait in y between chunks; storing and reloading a float does not change it, so the result
+// is the same fused multiply-add chain over i as without chunks.
+inline constexpr std::size_t kChunk = 256;
+
+// z[k][j] = x[i0 + j] · D[s0 + k, i0 + j] for j < n: the chunk's inputs scaled by each module's
+// row of D, computed once per chunk so that the tile loads each as a broadcast.
+template <std::size_t Mods, std::size_t In, class Arch>
+inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::size_t i0,
+                          std::size_t n, float (&z)[Mods][kChunk]) {
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  for (std::size_t k = 0; k < Mods; ++k) {
+    const float* dk = d + (s0 + k) * In + i0;
+    std::size_t j = 0;
+    for (; j + kW <= n; j += kW) {
+      simd::store<Arch>(z[k] + j, simd::load<Arch>(x + i0 + j) * simd::load<Arch>(dk + j));
+    }
+    for (; j < n; ++j) z[k][j] = x[i0 + j] * dk[j];
+  }
+}
+
+// Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
+// over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
+// adds the bias.
 template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, class Arch>
-inline void multiplicative_tile(const float* d, const float* e, const float* x, const float* b,
-                                float* y, std::size_t s0, std::size_t m0) {
+inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e, const float* b,
+                                float* y, std::size_t s0, std::size_t m0, std::size_t i0,
+                                std::size_t n) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
+  const bool first = i0 == 0;
+  const bool last = i0 + n == In;
   V acc[Mods][Vecs];
-  for (auto& row : acc) {
-    for (auto& a : row) a = simd::zero<Arch>();
+  for (std::size_t k = 0; k < Mods; ++k) {
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      acc[k][v] = first ? simd::zero<Arch>() : simd::load<Arch>(y + (s0 + k) * M + m0 + v * kW);
+    }
   }
-  for (std::size_t i = 0; i < In; ++i) {
+  const float* row = e + i0 * M + m0;
+  for (std::size_t j = 0; j < n; ++j, row += M) {
     V ev[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(e + i * M + m0 + v * kW);
+    for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(row + v * kW);
     for (std::size_t k = 0; k < Mods; ++k) {
-      const V z = simd::broadcast<Arch>(x[i] * d[(s0 + k) * In + i]);
-      for (std::size_t v = 0; v < Vecs; ++v) acc[k][v] = simd::fma(z, ev[v], acc[k][v]);
+      const V zk = simd::broadcast<Arch>(z[k][j]);
+      for (std::size_t v = 0; v < Vecs; ++v) acc[k][v] = simd::fma(zk, ev[v], acc[k][v]);
     }
   }
   for (std::size_t k = 0; k < Mods; ++k) {
     for (std::size_t v = 0; v < Vecs; ++v) {
       const std::size_t at = (s0 + k) * M + m0 + v * kW;
-      simd::store<Arch>(y + at, acc[k][v] + simd::load<Arch>(b + at));
+      simd::store<Arch>(y + at, last ? acc[k][v] + simd::load<Arch>(b + at) : acc[k][v]);
     }
   }
 }
@@ -69,19 +100,26 @@ struct MultiplicativeItems {
   static constexpr std::size_t kCount = kTiles * kGroups;
 };
 
+// One work item over inputs [i0, i0 + n); the columns that do not fill a vector are done whole
+// with the last chunk.
 template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
 inline void multiplicative_item(const float* d, const float* e, const float* x, const float* b,
-                                float* y, std::size_t s0, std::size_t tile) {
+                                float* y, std::size_t s0, std::size_t tile, std::size_t i0,
+                                std::size_t n) {
   using Items = MultiplicativeItems<1, M, Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
+  alignas(64) float z[Mods][kChunk];
+  scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
   if (tile < Items::kFullTiles) {
-    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(d, e, x, b, y, s0, tile * Items::kTileVecs * kW);
+    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, tile * Items::kTileVecs * kW, i0, n);
     return;
   }
   for (std::size_t v = Items::kFullTiles * Items::kTileVecs; v < Items::kVecs; ++v) {
-    multiplicative_tile<Mods, 1, In, M, Arch>(d, e, x, b, y, s0, v * kW);
+    multiplicative_tile<Mods, 1, In, M, Arch>(z, e, b, y, s0, v * kW, i0, n);
   }
-  for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
+  if (i0 + n == In) {
+    for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
+  }
 }
 
 }  // namespace detail
@@ -95,13 +133,28 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
   // Counts up to a constant bound: with an unbounded index GCC 12 warns
   // (-Waggressive-loop-optimizations) about iterations near 2^56 that cannot happen.
   const std::size_t end = std::min(items.end, Items::kCount);
-  for (std::size_t item = std::min(items.begin, end); item < end && item < Items::kCount; ++item) {
+  const std::size_t begin = std::min(items.begin, end);
+  const auto run = [&](std::size_t item, std::size_t i0) {
+    const std::size_t n = std::min(detail::kChunk, In - i0);
     const std::size_t tile = item / Items::kGroups;
     const std::size_t s0 = item % Items::kGroups * 4;
     if (s0 + 4 <= S) {
-      detail::multiplicative_item<4, In, M, Arch>(d, e, x, b, y, s0, tile);
+      detail::multiplicative_item<4, In, M, Arch>(d, e, x, b, y, s0, tile, i0, n);
     } else {
-      for (std::size_t s = s0; s < S; ++s) detail::multiplicative_item<1, In, M, Arch>(d, e, x, b, y, s, tile);
+      for (std::size_t s = s0; s < S; ++s) detail::multiplicative_item<1, In, M, Arch>(d, e, x, b, y, s, tile, i0, n);
+    }
+  };
+  if constexpr (Items::kGroups == 1) {
+    // One module group: each column tile reads its part of E once anyway; running its chunks
+    // back to back keeps E's access pattern a plain strided walk (sparse loss: 32 MB of E).
+    for (std::size_t item = begin; item < end && item < Items::kCount; ++item) {
+      for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) run(item, i0);
+    }
+  } else {
+    // Several groups share each chunk of E: all of them use it while it is in L2, and the
+    // hardware prefetcher streams the next chunk meanwhile.
+    for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) {
+      for (std::size_t item = begin; item < end && item < Items::kCount; ++item) run(item, i0);
     }
   }
 }
