@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -265,9 +266,9 @@ struct RowSpec {
   double paper_block_s;
 };
 
-// Benchmark name → its row. Names are "<group>/<variant>" + "/threads".
-const std::map<std::string, RowSpec>& rows() {
-  static const std::map<std::string, RowSpec> r{
+// Benchmark name → its row, in the paper's order. Results are keyed "<group>/<variant>/<threads>".
+const std::vector<std::pair<std::string, RowSpec>>& rows() {
+  static const std::vector<std::pair<std::string, RowSpec>> r{
       {"800M/dense", {"800M", "baseline Transf.", 0.160, 0.0059}},
       {"800M/sparse-ff", {"800M", "+ Sparse FF", 0.093, 0.0031}},
       {"800M/sparse-qkv", {"800M", "+ Sparse QKV", 0.152, 0.0062}},
@@ -355,14 +356,41 @@ std::string time_ms(double ms) {
 
 std::string paper_time(double s) { return s > 0 ? time_ms(s * 1e3) : "—"; }
 
-void write_table(const std::map<std::string, Result>& results, std::ostream& md, std::ostream& dat) {
-  dat << "# group threads row speedup_token speedup_block limit_token limit_block\n";
-  const auto get = [&](const std::string& key, const char* c) {
-    const auto it = results.find(key);
-    if (it == results.end()) return std::nan("");
-    const auto jt = it->second.counters.find(c);
-    return jt == it->second.counters.end() ? std::nan("") : jt->second;
-  };
+// A counter of a benchmark ("<group>/<variant>/<threads>"), NaN when it did not run.
+double get(const std::map<std::string, Result>& results, const std::string& key, const char* counter) {
+  const auto it = results.find(key);
+  if (it == results.end()) return std::nan("");
+  const auto jt = it->second.counters.find(counter);
+  return jt == it->second.counters.end() ? std::nan("") : jt->second;
+}
+
+// The chart's data for gnuplot (bench/table1.gp): one block per panel, separated by two blank
+// lines, each row "label" speedup-1-thread speedup-2-threads bandwidth-limit.
+void write_chart_data(const std::map<std::string, Result>& results, std::ostream& dat) {
+  const struct {
+    const char* title;
+    const char* group;
+    const char* prefix;
+  } panels[] = {{"800M, per token", "800M", "token_"},
+                {"800M, per decoder block", "800M", "block_"},
+                {"800M, per decoder-only block", "800M decoder-only block", "block_"},
+                {"17B, per decoder block", "17B block", "block_"}};
+  for (const auto& panel : panels) {
+    dat << "# " << panel.title << "\n";
+    const std::string speedup = std::string(panel.prefix) + "speedup";
+    const std::string limit = std::string(panel.prefix) + "limit";
+    for (const auto& [bench, spec] : rows()) {
+      if (std::string(spec.group) != panel.group || bench.ends_with("/dense")) continue;
+      dat << '"' << bench.substr(bench.find('/') + 1) << "\" " << get(results, bench + "/1", speedup.c_str())
+          << ' ' << get(results, bench + "/2", speedup.c_str()) << ' ' << get(results, bench + "/1", limit.c_str())
+          << '\n';
+    }
+    dat << "\n\n";
+  }
+}
+
+void write_table(const std::map<std::string, Result>& results, std::ostream& md) {
+  const auto get = [&](const std::string& key, const char* c) { return ::get(results, key, c); };
   for (const char* group : {"800M", "800M decoder-only block", "17B block"}) {
     const bool whole_model = std::string(group) == "800M";
     bool any = false;
@@ -384,9 +412,6 @@ void write_table(const std::map<std::string, Result>& results, std::ostream& md,
              << fmt(get(key, "block_of_probe"), "%.2f") << " | ";
         if (whole_model) body << paper_time(spec.paper_token_s) << " | ";
         body << paper_time(spec.paper_block_s) << " |\n";
-        dat << '"' << group << "\" " << threads << " \"" << spec.name << "\" "
-            << (whole_model ? get(key, "token_speedup") : 0.0) << ' ' << get(key, "block_speedup") << ' '
-            << (whole_model ? get(key, "token_limit") : 0.0) << ' ' << get(key, "block_limit") << '\n';
       }
       if (body.str().empty()) continue;
       md << "\n### " << group << ", " << threads << (threads == 1 ? " thread" : " threads") << "\n\n";
@@ -430,7 +455,8 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   std::ostringstream dat;
-  write_table(collector.results, md, dat);
+  write_table(collector.results, md);
+  write_chart_data(collector.results, dat);
   std::cout << md.str();
   std::ofstream md_file(out + "/table1.md");
   std::ofstream dat_file(out + "/table1.dat");

@@ -52,7 +52,10 @@ inline void local_conv_tile(const float* const* rows, const float* k, const floa
   const float* tap = k + (l * Ks + j) * M * U + n0;
   for (std::size_t c = 0; c < M; ++c) {
     V kv[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) kv[v] = simd::load<Arch>(tap + c * U + v * kW);
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      kv[v] = simd::load<Arch>(tap + c * U + v * kW);
+      simd::keep_in_register<Arch>(kv[v]);
+    }
     for (std::size_t m = 0; m < Mods; ++m) {
       const V z = simd::broadcast<Arch>(in[m][c]);
       for (std::size_t v = 0; v < Vecs; ++v) acc[m][v] = simd::fma(z, kv[v], acc[m][v]);

@@ -61,7 +61,10 @@ inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e, 
   const float* row = e + i0 * M + m0;
   for (std::size_t j = 0; j < n; ++j, row += M) {
     V ev[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(row + v * kW);
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      ev[v] = simd::load<Arch>(row + v * kW);
+      simd::keep_in_register<Arch>(ev[v]);
+    }
     for (std::size_t k = 0; k < Mods; ++k) {
       const V zk = simd::broadcast<Arch>(z[k][j]);
       for (std::size_t v = 0; v < Vecs; ++v) acc[k][v] = simd::fma(zk, ev[v], acc[k][v]);
@@ -100,16 +103,14 @@ struct MultiplicativeItems {
   static constexpr std::size_t kCount = kTiles * kGroups;
 };
 
-// One work item over inputs [i0, i0 + n); the columns that do not fill a vector are done whole
-// with the last chunk.
+// Column tile `tile` of modules [s0, s0 + Mods) over inputs [i0, i0 + n), given their scaled
+// inputs z; the columns that do not fill a vector are done whole with the last chunk.
 template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
-inline void multiplicative_item(const float* d, const float* e, const float* x, const float* b,
-                                float* y, std::size_t s0, std::size_t tile, std::size_t i0,
-                                std::size_t n) {
+inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* d, const float* e,
+                                   const float* x, const float* b, float* y, std::size_t s0,
+                                   std::size_t tile, std::size_t i0, std::size_t n) {
   using Items = MultiplicativeItems<1, M, Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  alignas(64) float z[Mods][kChunk];
-  scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
   if (tile < Items::kFullTiles) {
     multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, tile * Items::kTileVecs * kW, i0, n);
     return;
@@ -122,6 +123,19 @@ inline void multiplicative_item(const float* d, const float* e, const float* x, 
   }
 }
 
+// The column tiles [tiles.begin, tiles.end) of modules [s0, s0 + Mods) over one chunk: the scaled
+// inputs are computed once for all of them.
+template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
+inline void multiplicative_group(const float* d, const float* e, const float* x, const float* b,
+                                 float* y, std::size_t s0, Range tiles, std::size_t i0) {
+  const std::size_t n = std::min(kChunk, In - i0);
+  alignas(64) float z[Mods][kChunk];
+  scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
+  for (std::size_t tile = tiles.begin; tile < tiles.end; ++tile) {
+    multiplicative_tile_of<Mods, In, M, Arch>(z, d, e, x, b, y, s0, tile, i0, n);
+  }
+}
+
 }  // namespace detail
 
 // y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems).
@@ -130,31 +144,38 @@ template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::Defau
 void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
                           Range items) {
   using Items = detail::MultiplicativeItems<S, M, Arch>;
-  // Counts up to a constant bound: with an unbounded index GCC 12 warns
-  // (-Waggressive-loop-optimizations) about iterations near 2^56 that cannot happen.
+  // Items are numbered tile-major (item = tile · groups + group); this member's items of one
+  // group are the tiles in `tiles_of(g)`. Loops count to constant bounds: with run-time bounds
+  // GCC 12 warns (-Waggressive-loop-optimizations) about iterations that cannot happen.
   const std::size_t end = std::min(items.end, Items::kCount);
   const std::size_t begin = std::min(items.begin, end);
-  const auto run = [&](std::size_t item, std::size_t i0) {
-    const std::size_t n = std::min(detail::kChunk, In - i0);
-    const std::size_t tile = item / Items::kGroups;
-    const std::size_t s0 = item % Items::kGroups * 4;
+  const auto tiles_of = [&](std::size_t g) {
+    const std::size_t first = begin / Items::kGroups + (begin % Items::kGroups > g ? 1 : 0);
+    const std::size_t last = end / Items::kGroups + (end % Items::kGroups > g ? 1 : 0);
+    return Range{first, std::max(first, last)};
+  };
+  const auto run = [&](std::size_t g, Range tiles, std::size_t i0) {
+    if (tiles.size() == 0) return;
+    const std::size_t s0 = g * 4;
     if (s0 + 4 <= S) {
-      detail::multiplicative_item<4, In, M, Arch>(d, e, x, b, y, s0, tile, i0, n);
+      detail::multiplicative_group<4, In, M, Arch>(d, e, x, b, y, s0, tiles, i0);
     } else {
-      for (std::size_t s = s0; s < S; ++s) detail::multiplicative_item<1, In, M, Arch>(d, e, x, b, y, s, tile, i0, n);
+      for (std::size_t s = s0; s < S && s < s0 + 4; ++s) detail::multiplicative_group<1, In, M, Arch>(d, e, x, b, y, s, tiles, i0);
     }
   };
   if constexpr (Items::kGroups == 1) {
     // One module group: each column tile reads its part of E once anyway; running its chunks
     // back to back keeps E's access pattern a plain strided walk (sparse loss: 32 MB of E).
-    for (std::size_t item = begin; item < end && item < Items::kCount; ++item) {
-      for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) run(item, i0);
+    const Range tiles = tiles_of(0);
+    for (std::size_t tile = tiles.begin; tile < tiles.end && tile < Items::kTiles; ++tile) {
+      for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) run(0, {tile, tile + 1}, i0);
     }
   } else {
     // Several groups share each chunk of E: all of them use it while it is in L2, and the
-    // hardware prefetcher streams the next chunk meanwhile.
+    // hardware prefetcher streams the next chunk meanwhile. Each group's scaled inputs are
+    // computed once per chunk for all of its tiles.
     for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) {
-      for (std::size_t item = begin; item < end && item < Items::kCount; ++item) run(item, i0);
+      for (std::size_t g = 0; g < Items::kGroups; ++g) run(g, tiles_of(g), i0);
     }
   }
 }
