@@ -16,12 +16,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -429,6 +431,25 @@ void write_table(const std::map<std::string, Result>& results, std::ostream& md)
   }
 }
 
+// What was run, when: the first lines of table1.md.
+std::string header(int argc, char** argv) {
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::ostringstream h;
+  h << "# Table 1 on this machine\n\n"
+    << "Written by `build/bench/bench/table1";
+  for (int i = 1; i < argc; ++i) h << ' ' << argv[i];
+  h << "` on " << date << ", " << std::thread::hardware_concurrency()
+    << " hardware threads. Times are medians over tokens (and over repetitions, if any); each\n"
+       "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
+       "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
+       "baseline / of the variant (fp32); \"of probe\" = the variant's bytes / time / the read\n"
+       "bandwidth probe of the same run. The baseline's own row (timed against itself) shows the\n"
+       "noise of this shared machine. How to read it: docs/benchmarks.md.\n";
+  return h.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -455,6 +476,7 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   std::ostringstream dat;
+  md << header(argc, argv);
   write_table(collector.results, md);
   write_chart_data(collector.results, dat);
   std::cout << md.str();
