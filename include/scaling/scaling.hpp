@@ -8,6 +8,8 @@
 #include "scaling/core/init.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
+#include "scaling/io/json.hpp"
+#include "scaling/io/safetensors.hpp"
 #include "scaling/layers/attention.hpp"
 #include "scaling/layers/dense.hpp"
 #include "scaling/layers/feedforward.hpp"

@@ -33,11 +33,13 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
   constexpr std::size_t kW = simd::kWidth<Arch>;
   for (std::size_t k = 0; k < Mods; ++k) {
     const float* dk = d + (s0 + k) * In + i0;
+    // Both loops are also bounded by kChunk (n ≤ kChunk), or GCC 12 warns
+    // (-Waggressive-loop-optimizations) about iterations near 2^62 that cannot happen.
     std::size_t j = 0;
-    for (; j + kW <= n; j += kW) {
+    for (; j + kW <= n && j < kChunk; j += kW) {
       simd::store<Arch>(z[k] + j, simd::load<Arch>(x + i0 + j) * simd::load<Arch>(dk + j));
     }
-    for (; j < n; ++j) z[k][j] = x[i0 + j] * dk[j];
+    for (; j < n && j < kChunk; ++j) z[k][j] = x[i0 + j] * dk[j];
   }
 }
 
