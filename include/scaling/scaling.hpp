@@ -8,6 +8,7 @@
 #include "scaling/core/init.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
+#include "scaling/io/checkpoint.hpp"
 #include "scaling/io/json.hpp"
 #include "scaling/io/safetensors.hpp"
 #include "scaling/layers/attention.hpp"

@@ -33,13 +33,14 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
   constexpr std::size_t kW = simd::kWidth<Arch>;
   for (std::size_t k = 0; k < Mods; ++k) {
     const float* dk = d + (s0 + k) * In + i0;
-    // Both loops are also bounded by kChunk (n ≤ kChunk), or GCC 12 warns
-    // (-Waggressive-loop-optimizations) about iterations near 2^62 that cannot happen.
-    std::size_t j = 0;
-    for (; j + kW <= n && j < kChunk; j += kW) {
-      simd::store<Arch>(z[k] + j, simd::load<Arch>(x + i0 + j) * simd::load<Arch>(dk + j));
+    const float* xs = x + i0;
+    const std::size_t full = std::min(n, kChunk) / kW * kW;
+    for (std::size_t j = 0; j < full; j += kW) {
+      simd::store<Arch>(z[k] + j, simd::load<Arch>(xs + j) * simd::load<Arch>(dk + j));
     }
-    for (; j < n && j < kChunk; ++j) z[k][j] = x[i0 + j] * dk[j];
+    // The rest counts from 0 to a bound < kW: counting on from `full`, GCC 12 warns
+    // (-Waggressive-loop-optimizations) about iterations near 2^62 that cannot happen.
+    for (std::size_t r = 0; r < n - full && r < kW; ++r) z[k][full + r] = xs[full + r] * dk[full + r];
   }
 }
 

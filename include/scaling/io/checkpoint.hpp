@@ -1,0 +1,126 @@
+#pragma once
+// Checkpoints of a compiled model as safetensors files. Tensor names are the model's weight names
+// (the dotted paths its `visit` lists: "decoder.layers.3.attn.q.w"), shapes are the compile-time
+// extents, and __metadata__ records the shape config:
+//   "scaling.format" = "1"
+//   "scaling.dims"   = "d_model=1024,d_ff=4096,n_heads=16,d_head=64,vocab=32000,max_len=512"
+//   "scaling.model"  = a name the caller gives (optional; checked when both sides give one)
+// Loading checks everything before it writes a single weight: every expected tensor is present
+// with exactly its shape, there is no tensor the model does not have (unless allowed), and the
+// dims match. Errors name the file, the tensor, and what was expected versus found.
+
+#include <cstddef>
+#include <map>
+#include <set>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "scaling/core/dims.hpp"
+#include "scaling/core/error.hpp"
+#include "scaling/core/tensor.hpp"
+#include "scaling/io/safetensors.hpp"
+
+namespace scaling::io {
+
+inline std::string dims_string(const Dims& d) {
+  std::ostringstream s;
+  s << "d_model=" << d.d_model << ",d_ff=" << d.d_ff << ",n_heads=" << d.n_heads << ",d_head=" << d.head_width()
+    << ",vocab=" << d.vocab << ",max_len=" << d.max_len;
+  return s.str();
+}
+
+struct LoadOptions {
+  std::string model_name;           // if both this and the file name a model, they must agree
+  bool allow_unexpected = false;    // tolerate tensors the model does not have
+};
+
+namespace detail {
+
+template <class Fn>
+struct EachTensor : scaling::detail::NamedVisitor {
+  Fn fn;
+  explicit EachTensor(Fn f) : fn(std::move(f)) {}
+  template <std::size_t... E>
+  void tensor(std::string_view leaf, Tensor<E...>& t, Init /*init*/) {
+    fn(name(leaf), std::vector<std::size_t>{E...}, std::span<float>(t.data, t.kSize));
+  }
+};
+
+inline std::string shape_string(const std::vector<std::size_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i != 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + ")";
+}
+
+}  // namespace detail
+
+// Writes every weight of `model` (F32) with the metadata above.
+template <class Model>
+void save_checkpoint(const Model& model, const std::string& path, const std::string& model_name = {}) {
+  SafeTensorsWriter w;
+  auto views = model.weights();  // a copy of the views: visit() takes them by reference
+  detail::EachTensor each([&](std::string name, std::vector<std::size_t> shape, std::span<float> values) {
+    w.add(std::move(name), std::move(shape), values);
+  });
+  views.visit(each);
+  w.metadata("scaling.format", "1");
+  w.metadata("scaling.dims", dims_string(Model::kDims));
+  if (!model_name.empty()) w.metadata("scaling.model", model_name);
+  w.write(path);
+}
+
+// Loads `path` into `model`'s weights after checking the whole file against the model.
+template <class Model>
+void load_checkpoint(Model& model, const std::string& path, const LoadOptions& options = {}) {
+  using scaling::detail::fail;
+  const SafeTensorsFile file(path);
+  const Header& h = file.header();
+  const auto meta = [&](const char* key) -> const std::string* {
+    const auto it = h.metadata.find(key);
+    return it == h.metadata.end() ? nullptr : &it->second;
+  };
+  const std::string want_dims = dims_string(Model::kDims);
+  if (const std::string* dims = meta("scaling.dims"); dims == nullptr) {
+    fail(path, ": no \"scaling.dims\" in __metadata__; expected \"", want_dims, "\"");
+  } else if (*dims != want_dims) {
+    fail(path, ": the checkpoint is for dims \"", *dims, "\", this model has \"", want_dims, "\"");
+  }
+  if (const std::string* name = meta("scaling.model"); name != nullptr && !options.model_name.empty() &&
+                                                       *name != options.model_name) {
+    fail(path, ": the checkpoint is of model \"", *name, "\", expected \"", options.model_name, "\"");
+  }
+  // Pass 1: every expected tensor present with its shape; nothing unexpected.
+  auto& views = model.weights();
+  std::set<std::string, std::less<>> expected;
+  detail::EachTensor check([&](std::string name, std::vector<std::size_t> shape, std::span<float> /*values*/) {
+    const TensorEntry* t = h.find(name);
+    if (t == nullptr) fail(path, ": tensor \"", name, "\" ", detail::shape_string(shape), " is missing");
+    if (t->shape != shape) {
+      fail(path, ": tensor \"", name, "\" has shape ", detail::shape_string(t->shape), ", expected ",
+           detail::shape_string(shape));
+    }
+    expected.insert(std::move(name));
+  });
+  views.visit(check);
+  if (!options.allow_unexpected) {
+    for (const TensorEntry& t : h.tensors) {
+      if (!expected.contains(t.name)) fail(path, ": unexpected tensor \"", t.name, "\" (this model has no such weight)");
+    }
+  }
+  // Pass 2: copy (and convert) the values.
+  detail::EachTensor copy([&](const std::string& name, const std::vector<std::size_t>& /*shape*/,
+                              std::span<float> values) {
+    const TensorEntry* t = h.find(name);
+    if (t == nullptr) fail(path, ": tensor \"", name, "\" is missing");  // checked in pass 1
+    file.read(*t, values);
+  });
+  views.visit(copy);
+}
+
+}  // namespace scaling::io

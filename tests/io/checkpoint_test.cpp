@@ -1,0 +1,130 @@
+// Checkpoints of compiled models: save → load reproduces the logits bitwise, and every mismatch
+// between file and model is a clean error naming the tensor.
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/model_test_util.hpp"
+#include "scaling/io/checkpoint.hpp"
+#include "scaling/models/configs.hpp"
+#include "test_dims.hpp"
+
+namespace {
+
+using namespace scaling;
+using namespace scaling::io;
+using testing::kOddHeads;
+using testing::kTiny;
+
+using SparseModel = DecoderOnly<kTiny, PreNormDecoderBlock<kTiny, SparseFeedForward<kTiny, 8>, SparseQkvAttention<kTiny, 4, 3>>,
+                                2, LayerNorm<kTiny.d_model>, SparseLogits<kTiny, 5>>;
+using EncDec = T5Like<kTiny, 1, 2, SparseFeedForward<kTiny, 8>, SparseQkvAttention<kTiny, 4, 3>,
+                      SparseCrossAttention<kTiny, 5, 2>>;
+
+std::string temp(const char* name) {
+  return (std::filesystem::temp_directory_path() / (std::string("scaling_ckpt_") + name)).string();
+}
+
+template <class Model>
+std::vector<float> logits_of(const Model& m) {
+  const auto tokens = testing::random_tokens(9, kTiny.vocab, 4);
+  ThreadPool pool(1);
+  auto state = m.new_state();
+  if constexpr (requires { m.encode(state, tokens, pool); }) m.encode(state, tokens, pool);
+  std::vector<float> all(tokens.size() * kTiny.vocab);
+  m.forward(state, tokens, all, pool);
+  return all;
+}
+
+TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
+  const SparseModel a(3);
+  save_checkpoint(a, temp("dec.safetensors"), "tiny-sparse");
+  SparseModel b;  // all zero
+  LoadOptions named;
+  named.model_name = "tiny-sparse";
+  load_checkpoint(b, temp("dec.safetensors"), named);
+  CHECK(logits_of(a) == logits_of(b));
+
+  const EncDec c(5);
+  save_checkpoint(c, temp("encdec.safetensors"));
+  EncDec d;
+  load_checkpoint(d, temp("encdec.safetensors"));
+  CHECK(logits_of(c) == logits_of(d));
+  std::filesystem::remove(temp("dec.safetensors"));
+  std::filesystem::remove(temp("encdec.safetensors"));
+}
+
+// Rewrites a saved checkpoint through `edit`, which sees each tensor and may drop (return false)
+// or change it; then adds `extra` tensors and replaces the metadata.
+void rewrite(const std::string& from, const std::string& to,
+             const std::function<bool(std::string&, std::vector<std::size_t>&)>& edit,
+             const std::map<std::string, std::string>& metadata, bool extra = false) {
+  const SafeTensorsFile f(from);
+  SafeTensorsWriter w;
+  for (const TensorEntry& t : f.header().tensors) {
+    std::string name = t.name;
+    std::vector<std::size_t> shape = t.shape;
+    std::vector<float> values(t.elements());
+    f.read(t, values);
+    if (!edit(name, shape)) continue;
+    std::size_t n = 1;
+    for (std::size_t e : shape) n *= e;
+    values.resize(n);
+    w.add(name, shape, values);
+  }
+  if (extra) w.add("decoder.layers.9.attn.q.w", {2}, std::vector<float>{1, 2});
+  for (const auto& [k, v] : metadata) w.metadata(k, v);
+  w.write(to);
+}
+
+std::string load_error(const std::string& path, const LoadOptions& options = {}) {
+  SparseModel m;
+  try {
+    load_checkpoint(m, path, options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST_CASE("checkpoint: mismatches are errors that name the tensor") {
+  const SparseModel a(3);
+  const std::string good = temp("good.safetensors");
+  const std::string bad = temp("bad.safetensors");
+  save_checkpoint(a, good, "tiny-sparse");
+  const std::map<std::string, std::string> meta{{"scaling.format", "1"}, {"scaling.dims", dims_string(kTiny)}};
+  const auto keep = [](std::string&, std::vector<std::size_t>&) { return true; };
+
+  rewrite(good, bad, [](std::string& name, std::vector<std::size_t>&) { return name != "decoder.layers.1.attn.k.kernel"; }, meta);
+  CHECK(load_error(bad).find("tensor \"decoder.layers.1.attn.k.kernel\" (3, 3, 10, 10) is missing") != std::string::npos);
+
+  rewrite(good, bad, [](std::string& name, std::vector<std::size_t>& shape) {
+    if (name == "logits.e") shape = {50, 10};
+    return true;
+  }, meta);
+  CHECK(load_error(bad).find("tensor \"logits.e\" has shape (50, 10), expected (40, 10)") != std::string::npos);
+
+  rewrite(good, bad, keep, meta, /*extra=*/true);
+  CHECK(load_error(bad).find("unexpected tensor \"decoder.layers.9.attn.q.w\"") != std::string::npos);
+  LoadOptions tolerant;
+  tolerant.allow_unexpected = true;
+  CHECK(load_error(bad, tolerant) == "(no error)");
+
+  rewrite(good, bad, keep, {{"scaling.dims", dims_string(kOddHeads)}});
+  CHECK(load_error(bad).find("the checkpoint is for dims \"d_model=24,") != std::string::npos);
+  rewrite(good, bad, keep, {});
+  CHECK(load_error(bad).find("no \"scaling.dims\"") != std::string::npos);
+
+  LoadOptions other;
+  other.model_name = "other";
+  CHECK(load_error(good, other).find("of model \"tiny-sparse\", expected \"other\"") != std::string::npos);
+  CHECK(load_error(temp("missing.safetensors")).find("cannot open") != std::string::npos);
+  std::filesystem::remove(good);
+  std::filesystem::remove(bad);
+}
+
+}  // namespace
