@@ -19,6 +19,23 @@ namespace scaling {
 
 namespace detail {
 
+// The weights of an attention layer with Q, K, V projections (In: d_model → d_attn) and an output
+// layer (Out: d_attn → d_model), listed as q, k, v, o.
+template <class In, class Out>
+struct QkvoWeights {
+  typename In::Weights q;
+  typename In::Weights k;
+  typename In::Weights v;
+  typename Out::Weights o;
+  template <class V>
+  void visit(V& vis) {
+    vis.scope("q", [&] { q.visit(vis); });
+    vis.scope("k", [&] { k.visit(vis); });
+    vis.scope("v", [&] { v.visit(vis); });
+    vis.scope("o", [&] { o.visit(vis); });
+  }
+};
+
 template <Dims D>
 struct AttentionShape {
   static_assert(CheckDims<D>::kOk);
@@ -29,19 +46,8 @@ struct AttentionShape {
   using In = Dense<D.d_model, kWidth>;
   using Out = Dense<kWidth, D.d_model>;
 
-  struct Weights {
-    typename In::Weights q;   // w (d_attn, d_model), b (d_attn)
-    typename In::Weights k;   // w (d_attn, d_model), b (d_attn)
-    typename In::Weights v;   // w (d_attn, d_model), b (d_attn)
-    typename Out::Weights o;  // w (d_model, d_attn), b (d_model)
-    template <class V>
-    void visit(V& vis) {
-      vis.scope("q", [&] { q.visit(vis); });
-      vis.scope("k", [&] { k.visit(vis); });
-      vis.scope("v", [&] { v.visit(vis); });
-      vis.scope("o", [&] { o.visit(vis); });
-    }
-  };
+  using Weights = QkvoWeights<In, Out>;  // q, k, v: w (d_attn, d_model), b (d_attn);
+                                         // o: w (d_model, d_attn), b (d_model)
 
   // A K or V cache: (heads, max_len, d_head).
   struct KvCache {

@@ -42,6 +42,15 @@ struct LocalConv {
                     float* y) {
     kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, team.split(S));
   }
+
+  // Without a length kernel (Kl = 1) rows are independent: the team's share of y = LocalConv(x)
+  // for `tokens` rows.   x: (tokens, S·M), y: (tokens, S·U). Does not synchronise.
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y)
+    requires(Kl == 1)
+  {
+    for (std::size_t t = 0; t < tokens; ++t) apply<Arch>(team, w, {x + t * kInWidth}, y + t * kOutWidth);
+  }
 };
 
 // The input rows a causal convolution of length kernel Kl needs from before the current step:

@@ -12,7 +12,6 @@
 //                           input; no output layer
 // Scores, softmax and the KV cache are those of the dense layers (layers/attention.hpp).
 
-#include <array>
 #include <cstddef>
 
 #include "scaling/core/dims.hpp"
@@ -96,28 +95,16 @@ struct SparseQkvAttention {
   }
 };
 
-// Ablation "multiplicative": Q, K, V and O are each a multiplicative layer with S modules.
-template <Dims D, std::size_t S>
-struct MultiplicativeAttention {
-  using Shape = detail::SparseAttentionShape<D, S>;
-  static_assert(detail::Divisible<D.d_attn(), S>::value,
-                "MultiplicativeAttention: n_heads * d_head must be divisible by the number of modules S");
-  using In = MultiplicativeDense<D.d_model, D.d_attn(), S>;
-  using Out = MultiplicativeDense<D.d_attn(), D.d_model, S>;
+namespace detail {
 
-  struct Weights {
-    typename In::Weights q;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
-    typename In::Weights k;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
-    typename In::Weights v;   // d (S, d_model), e (d_model, d_attn / S), b (d_attn)
-    typename Out::Weights o;  // d (S, d_attn), e (d_attn, d_model / S), b (d_model)
-    template <class V>
-    void visit(V& vis) {
-      vis.scope("q", [&] { q.visit(vis); });
-      vis.scope("k", [&] { k.visit(vis); });
-      vis.scope("v", [&] { v.visit(vis); });
-      vis.scope("o", [&] { o.visit(vis); });
-    }
-  };
+// Causal self-attention whose Q, K, V (In) and O (Out) are sparse layers with
+// apply<Arch>(team, weights, x, tokens, y): the paper's two ablations.
+template <Dims D, std::size_t S, class In, class Out>
+struct QkvoAttention {
+  using Shape = SparseAttentionShape<D, S>;
+  static_assert(Divisible<D.d_attn(), S>::value,
+                "sparse attention: n_heads * d_head must be divisible by the number of modules S");
+  using Weights = QkvoWeights<In, Out>;
   using State = typename Shape::KvCache;
 
   template <class Arch, class Workspace>
@@ -135,62 +122,27 @@ struct MultiplicativeAttention {
                                  [pos](std::size_t t) { return pos + t + 1; });
     Out::template apply<Arch>(team, w.o, ws.attn.data(), step.tokens, ws.mixed.data());
     team.sync();
-    detail::add_residual<D, Arch>(step, ws.mixed.data(), x);
+    add_residual<D, Arch>(step, ws.mixed.data(), x);
   }
 };
+
+}  // namespace detail
+
+// Ablation "multiplicative": Q, K, V and O are each a multiplicative layer with S modules.
+// Weights: q, k, v: d (S, d_model), e (d_model, d_attn / S), b (d_attn);
+//          o: d (S, d_attn), e (d_attn, d_model / S), b (d_model).
+template <Dims D, std::size_t S>
+struct MultiplicativeAttention
+    : detail::QkvoAttention<D, S, MultiplicativeDense<D.d_model, D.d_attn(), S>,
+                            MultiplicativeDense<D.d_attn(), D.d_model, S>> {};
 
 // Ablation "conv": Q, K, V and O are each a convolution with Ks 1 and Kl 1, i.e. one small dense
 // layer applied to every module separately, its weights shared by all modules.
+// Weights: q, k, v: kernel (1, 1, M, d_attn / S), b (d_attn / S); o: kernel (1, 1, d_attn / S, M), b (M).
 template <Dims D, std::size_t S>
-struct ConvAttention {
-  using Shape = detail::SparseAttentionShape<D, S>;
-  static_assert(detail::Divisible<D.d_attn(), S>::value,
-                "ConvAttention: n_heads * d_head must be divisible by the number of modules S");
-  static constexpr std::size_t kM = Shape::kModuleWidth;
-  static constexpr std::size_t kAttnM = D.d_attn() / S;
-  using In = LocalConv<S, kM, kAttnM, 1, 1>;
-  using Out = LocalConv<S, kAttnM, kM, 1, 1>;
-
-  struct Weights {
-    typename In::Weights q;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
-    typename In::Weights k;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
-    typename In::Weights v;   // kernel (1, 1, M, d_attn / S), b (d_attn / S)
-    typename Out::Weights o;  // kernel (1, 1, d_attn / S, M), b (M)
-    template <class V>
-    void visit(V& vis) {
-      vis.scope("q", [&] { q.visit(vis); });
-      vis.scope("k", [&] { k.visit(vis); });
-      vis.scope("v", [&] { v.visit(vis); });
-      vis.scope("o", [&] { o.visit(vis); });
-    }
-  };
-  using State = typename Shape::KvCache;
-
-  template <class Arch, class Workspace>
-  static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
-                      const float* xn, float* x) {
-    const Team& team = step.team;
-    for (std::size_t t = 0; t < step.tokens; ++t) {
-      const std::array<const float*, 1> row{xn + t * D.d_model};
-      const std::size_t at = t * D.d_attn();
-      In::template apply<Arch>(team, w.q, row, ws.q.data() + at);
-      In::template apply<Arch>(team, w.k, row, ws.k.data() + at);
-      In::template apply<Arch>(team, w.v, row, ws.v.data() + at);
-    }
-    team.sync();
-    Shape::append(team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
-                  step.tokens);
-    const std::size_t pos = step.pos;
-    Shape::template attend<Arch>(step, ws, cache.k.data(), cache.v.data(),
-                                 [pos](std::size_t t) { return pos + t + 1; });
-    for (std::size_t t = 0; t < step.tokens; ++t) {
-      const std::array<const float*, 1> row{ws.attn.data() + t * D.d_attn()};
-      Out::template apply<Arch>(team, w.o, row, ws.mixed.data() + t * D.d_model);
-    }
-    team.sync();
-    detail::add_residual<D, Arch>(step, ws.mixed.data(), x);
-  }
-};
+struct ConvAttention
+    : detail::QkvoAttention<D, S, LocalConv<S, D.d_model / S, D.d_attn() / S, 1, 1>,
+                            LocalConv<S, D.d_attn() / S, D.d_model / S, 1, 1>> {};
 
 // Cross-attention with a sparse Q (trax AttentionQKV with q_sparsity / result_sparsity 'noop').
 template <Dims D, std::size_t S, std::size_t Kl = 3>
