@@ -54,6 +54,10 @@ struct AttentionShape {
     AlignedBuffer k{Cache::kSize};
     AlignedBuffer v{Cache::kSize};
   };
+  // A cross-attention cache: the encoder output's keys and values, and how many there are.
+  struct CrossCache : KvCache {
+    std::size_t length = 0;  // encoder positions in the cache
+  };
 
   // ws.q, ws.k, ws.v = projections of xn: (tokens, d_attn) each. Ends synchronised.
   template <class Arch, class Workspace>
@@ -100,11 +104,12 @@ struct AttentionShape {
   // enc: (step.tokens, d_model). Ends synchronised.
   template <class Arch, class Workspace>
   static void encode(const Step& step, const typename In::Weights& k, const typename In::Weights& v,
-                     KvCache& cache, Workspace& ws, const float* enc) {
+                     CrossCache& cache, Workspace& ws, const float* enc) {
     In::template apply<kernels::Write::kStore, Arch>(step.team, k, enc, step.tokens, ws.k.data());
     In::template apply<kernels::Write::kStore, Arch>(step.team, v, enc, step.tokens, ws.v.data());
     step.team.sync();
     append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), 0, step.tokens);
+    if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
   }
 };
 
@@ -164,16 +169,13 @@ template <Dims D>
 struct CrossAttention {
   using Shape = detail::AttentionShape<D>;
   using Weights = typename Shape::Weights;
-  struct State : Shape::KvCache {
-    std::size_t length = 0;  // encoder positions in the cache
-  };
+  using State = typename Shape::CrossCache;
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
   template <class Arch, class Workspace>
   static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
                      const float* enc) {
     Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
-    if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
   }
 
   template <class Arch, class Workspace>

@@ -32,7 +32,6 @@ struct SparseAttentionShape : AttentionShape<D> {
   static_assert(CheckDims<D>::kOk);
   static_assert(Divisible<D.d_model, S>::value,
                 "sparse attention: d_model must be divisible by the number of modules S");
-  static constexpr std::size_t kModules = S;
   static constexpr std::size_t kModuleWidth = D.d_model / S;  // M
 };
 
@@ -168,9 +167,8 @@ struct SparseCrossAttention {
       vis.scope("v", [&] { v.visit(vis); });
     }
   };
-  struct State : Shape::KvCache {
-    std::size_t length = 0;                // encoder positions in the cache
-    ConvHistory<D.d_model, Kl> history;    // Q's multiplicative layer's last Kl − 1 outputs
+  struct State : Shape::CrossCache {
+    ConvHistory<D.d_model, Kl> history;  // Q's multiplicative layer's last Kl − 1 outputs
   };
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
@@ -178,7 +176,6 @@ struct SparseCrossAttention {
   static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
                      const float* enc) {
     Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
-    if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
   }
 
   template <class Arch, class Workspace>

@@ -17,6 +17,12 @@
 
 namespace scaling {
 
+// The same shape with another feedforward width.
+constexpr Dims with_d_ff(Dims d, std::size_t d_ff) {
+  d.d_ff = d_ff;
+  return d;
+}
+
 // Pre-LayerNorm blocks; dense layers unless told otherwise.
 template <Dims D, class Ffn = DenseFeedForward<D>, class SelfAttn = CausalSelfAttention<D>>
 using PreNormDecoderBlock = DecoderBlock<LayerNorm<D.d_model>, SelfAttn, Ffn>;
@@ -75,12 +81,7 @@ struct Paper17B {
 
 // 800M with d_ff raised from 4096 to 6144, as the paper does whenever Sparse QKV is used, to keep
 // the parameter count (Sparse QKV has about 25x fewer attention weights).
-inline constexpr Dims kT5LargeWideFf{.d_model = 1024,
-                                     .d_ff = 6144,
-                                     .n_heads = 16,
-                                     .d_head = 64,
-                                     .vocab = 32000,
-                                     .max_len = 512};
+inline constexpr Dims kT5LargeWideFf = with_d_ff(kT5Large, 6144);
 
 // The 800M models of Table 1: 24 + 24 layers (spec section 1a).
 using T5LargeDense = DenseEncoderDecoder<kT5Large, 24, 24>;
@@ -106,12 +107,7 @@ inline constexpr Dims k17B{.d_model = 9216,
                            .d_head = 96,
                            .vocab = 32000,
                            .max_len = 512};
-inline constexpr Dims k17BWideFf{.d_model = 9216,
-                                 .d_ff = 65536,
-                                 .n_heads = 96,
-                                 .d_head = 96,
-                                 .vocab = 32000,
-                                 .max_len = 512};
+inline constexpr Dims k17BWideFf = with_d_ff(k17B, 65536);
 using Block17BDense = DenseCrossDecoderBlock<k17B>;
 using Block17BSparseFf = PreNormCrossDecoderBlock<k17B, Paper17B::SparseFf<k17B>>;
 using Block17BSparseQkv = PreNormCrossDecoderBlock<k17BWideFf, DenseFeedForward<k17BWideFf>,
