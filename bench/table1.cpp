@@ -56,7 +56,7 @@ double block_bytes() {
   }
   using Ff = typename Block::FeedForward;
   if constexpr (requires { Ff::kBlocks; }) {
-    constexpr std::size_t kDModel = decltype(w.ff.in)::kShape[1];
+    constexpr std::size_t kDModel = decltype(w.ff.in)::kShape[2];
     params -= static_cast<double>(w.ff.in.kSize + w.ff.out.kSize - 2 * Ff::kBlocks * kDModel);
   }
   return params * sizeof(float);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -56,6 +57,37 @@ TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
   CHECK(logits_of(c) == logits_of(d));
   std::filesystem::remove(temp("dec.safetensors"));
   std::filesystem::remove(temp("encdec.safetensors"));
+}
+
+TEST_CASE("checkpoint: an in-memory file reads and loads like the file on disk") {
+  const SparseModel a(3);
+  const std::string path = temp("memory.safetensors");
+  save_checkpoint(a, path, "tiny-sparse");
+  std::vector<std::byte> bytes(std::filesystem::file_size(path));
+  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  const SafeTensorsFile disk(path);
+  const SafeTensorsFile memory("in-memory.safetensors", bytes);
+  CHECK(memory.path() == "in-memory.safetensors");
+  CHECK(memory.header().metadata == disk.header().metadata);
+  CHECK(memory.header().data_bytes == disk.header().data_bytes);
+  REQUIRE(memory.header().tensors.size() == disk.header().tensors.size());
+  for (std::size_t i = 0; i < disk.header().tensors.size(); ++i) {
+    const TensorEntry& m = memory.header().tensors[i];
+    const TensorEntry& d = disk.header().tensors[i];
+    CHECK((m.name == d.name && m.dtype == d.dtype && m.shape == d.shape && m.begin == d.begin && m.end == d.end));
+  }
+  SparseModel b;
+  load_checkpoint(b, memory);
+  CHECK(logits_of(a) == logits_of(b));
+  LoadOptions other;
+  other.model_name = "other";
+  CHECK_THROWS_WITH_AS(load_checkpoint(b, memory, other),
+                       doctest::Contains("in-memory.safetensors: the checkpoint is of model \"tiny-sparse\""), Error);
+
+  bytes.pop_back();  // the data section is one byte short
+  CHECK_THROWS_WITH_AS(SafeTensorsFile("in-memory.safetensors", bytes),
+                       doctest::Contains("in-memory.safetensors: the tensors end at data byte"), Error);
+  std::filesystem::remove(path);
 }
 
 // Rewrites a saved checkpoint through `edit`, which sees each tensor and may drop (return false)

@@ -66,7 +66,7 @@ void save_checkpoint(const Model& model, const std::string& path, const std::str
   SafeTensorsWriter w;
   auto views = model.weights();  // a copy of the views: visit() takes them by reference
   detail::EachTensor each([&](std::string name, std::vector<std::size_t> shape, std::span<float> values) {
-    w.add(std::move(name), std::move(shape), values);
+    w.add_view(std::move(name), std::move(shape), values);
   });
   views.visit(each);
   w.metadata("scaling.format", "1");
@@ -75,11 +75,11 @@ void save_checkpoint(const Model& model, const std::string& path, const std::str
   w.write(path);
 }
 
-// Loads `path` into `model`'s weights after checking the whole file against the model.
+// Loads an open `file` into `model`'s weights after checking the whole file against the model.
 template <class Model>
-void load_checkpoint(Model& model, const std::string& path, const LoadOptions& options = {}) {
+void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOptions& options = {}) {
   using scaling::detail::fail;
-  const SafeTensorsFile file(path);
+  const std::string& path = file.path();
   const Header& h = file.header();
   const auto meta = [&](const char* key) -> const std::string* {
     const auto it = h.metadata.find(key);
@@ -121,6 +121,12 @@ void load_checkpoint(Model& model, const std::string& path, const LoadOptions& o
     file.read(*t, values);
   });
   views.visit(copy);
+}
+
+// Loads `path` into `model`'s weights after checking the whole file against the model.
+template <class Model>
+void load_checkpoint(Model& model, const std::string& path, const LoadOptions& options = {}) {
+  load_checkpoint(model, SafeTensorsFile(path), options);
 }
 
 }  // namespace scaling::io

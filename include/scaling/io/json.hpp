@@ -17,18 +17,32 @@
 
 namespace scaling::io {
 
+// Object members are a struct, not std::pair, and Json's accessors are defined once JsonMember is
+// complete: with std::pair<std::string, Json>, Clang 14 with libstdc++ 12 (C++20) fails to compile
+// this recursive variant (its constexpr destructors are instantiated while the pair is incomplete).
 struct Json;
-using JsonObject = std::vector<std::pair<std::string, Json>>;  // keys unique, in file order
+struct JsonMember;
+using JsonObject = std::vector<JsonMember>;  // keys unique, in file order
 using JsonArray = std::vector<Json>;
 
 struct Json {
   std::variant<std::uint64_t, std::string, JsonArray, JsonObject> value;
 
-  [[nodiscard]] const std::string* string() const { return std::get_if<std::string>(&value); }
-  [[nodiscard]] const std::uint64_t* integer() const { return std::get_if<std::uint64_t>(&value); }
-  [[nodiscard]] const JsonArray* array() const { return std::get_if<JsonArray>(&value); }
-  [[nodiscard]] const JsonObject* object() const { return std::get_if<JsonObject>(&value); }
+  [[nodiscard]] const std::string* string() const;
+  [[nodiscard]] const std::uint64_t* integer() const;
+  [[nodiscard]] const JsonArray* array() const;
+  [[nodiscard]] const JsonObject* object() const;
 };
+
+struct JsonMember {
+  std::string key;
+  Json value;
+};
+
+inline const std::string* Json::string() const { return std::get_if<std::string>(&value); }
+inline const std::uint64_t* Json::integer() const { return std::get_if<std::uint64_t>(&value); }
+inline const JsonArray* Json::array() const { return std::get_if<JsonArray>(&value); }
+inline const JsonObject* Json::object() const { return std::get_if<JsonObject>(&value); }
 
 namespace detail {
 
@@ -128,7 +142,7 @@ class JsonParser {
       expect(':');
       skip_space();
       Json v = value(depth + 1);
-      members.emplace_back(std::move(key), std::move(v));
+      members.push_back({std::move(key), std::move(v)});
       skip_space();
       if (peek() == ',' && at_ < text_.size()) {
         ++at_;

@@ -18,6 +18,7 @@
 // Every error is a scaling::Error naming the file, the tensor and what was expected vs found.
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -292,6 +293,13 @@ class SafeTensorsFile {
     header_ = parse_file(bytes_, path_);
   }
 
+  // A whole file's bytes already in memory (stored as Mode::kRead does); name is used in errors.
+  SafeTensorsFile(std::string name, std::vector<std::byte> bytes) : path_(std::move(name)), copy_(std::move(bytes)) {
+    size_ = copy_.size();
+    bytes_ = copy_;
+    header_ = parse_file(bytes_, path_);
+  }
+
   [[nodiscard]] const Header& header() const { return header_; }
   [[nodiscard]] const std::string& path() const { return path_; }
 
@@ -320,17 +328,45 @@ class SafeTensorsFile {
 // multiple of 8 bytes, tensors in the order added).
 class SafeTensorsWriter {
  public:
+  // Adds a copy of values.
   void add(std::string name, std::vector<std::size_t> shape, std::span<const float> values) {
+    copies_.emplace_back(values.begin(), values.end());  // moving a vector keeps its buffer
+    add_view(std::move(name), std::move(shape), copies_.back());
+  }
+  // Adds values without a copy (a model's weights): they must stay unchanged until written.
+  void add_view(std::string name, std::vector<std::size_t> shape, std::span<const float> values) {
     std::size_t n = 1;
     for (std::size_t e : shape) n *= e;
     scaling::detail::require(n == values.size(), "safetensors writer: tensor \"", name, "\" has shape of ", n,
                              " elements but ", values.size(), " values");
     scaling::detail::require(names_.emplace(name, true).second, "safetensors writer: duplicate tensor \"", name, "\"");
-    tensors_.push_back({std::move(name), std::move(shape), {values.begin(), values.end()}});
+    tensors_.push_back({std::move(name), std::move(shape), values});
   }
   void metadata(std::string key, std::string value) { metadata_[std::move(key)] = std::move(value); }
 
+  // The whole file in memory.
   [[nodiscard]] std::vector<std::byte> bytes() const {
+    std::vector<std::byte> out;
+    emit([&](const void* p, std::size_t n) {
+      const auto* b = static_cast<const std::byte*>(p);
+      out.insert(out.end(), b, b + n);
+    });
+    return out;
+  }
+
+  // Streams the file to path: nothing is staged in memory but the header.
+  void write(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    scaling::detail::require(static_cast<bool>(out), path, ": cannot write");
+    emit([&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); });
+    out.flush();
+    scaling::detail::require(static_cast<bool>(out), path, ": cannot write");
+  }
+
+ private:
+  // Hands the file's bytes, in order, to sink(pointer, count).
+  template <class Sink>
+  void emit(Sink sink) const {
     std::string json = "{";
     bool first = true;
     const auto sep = [&] {
@@ -368,27 +404,24 @@ class SafeTensorsWriter {
     }
     json += '}';
     while (json.size() % 8 != 0) json += ' ';
-    std::vector<std::byte> out(8 + json.size() + at);
-    for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<std::byte>((json.size() >> (8 * i)) & 0xFF);
-    std::memcpy(out.data() + 8, json.data(), json.size());
-    std::byte* data = out.data() + 8 + json.size();
+    std::array<unsigned char, 8> length{};
+    for (std::size_t i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>((json.size() >> (8 * i)) & 0xFF);
+    sink(length.data(), length.size());
+    sink(json.data(), json.size());
+    // Values little-endian, in blocks so a big tensor needs no second copy.
+    std::array<unsigned char, 4 * 4096> block{};
     for (const auto& t : tensors_) {
-      for (float v : t.values) {
-        const auto bits = std::bit_cast<std::uint32_t>(v);
-        for (int b = 0; b < 4; ++b) *data++ = static_cast<std::byte>((bits >> (8 * b)) & 0xFF);
+      for (std::size_t begin = 0; begin < t.values.size(); begin += block.size() / 4) {
+        const std::size_t n = std::min(block.size() / 4, t.values.size() - begin);
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto bits = std::bit_cast<std::uint32_t>(t.values[begin + i]);
+          for (std::size_t b = 0; b < 4; ++b) block[4 * i + b] = static_cast<unsigned char>((bits >> (8 * b)) & 0xFF);
+        }
+        sink(block.data(), 4 * n);
       }
     }
-    return out;
   }
 
-  void write(const std::string& path) const {
-    const std::vector<std::byte> b = bytes();
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    scaling::detail::require(static_cast<bool>(out), path, ": cannot write");
-  }
-
- private:
   static std::string quote(std::string_view s) {
     std::string q = "\"";
     for (const char c : s) {
@@ -409,9 +442,10 @@ class SafeTensorsWriter {
   struct Entry {
     std::string name;
     std::vector<std::size_t> shape;
-    std::vector<float> values;
+    std::span<const float> values;  // into copies_ or the caller's memory
   };
   std::vector<Entry> tensors_;
+  std::vector<std::vector<float>> copies_;
   std::map<std::string, bool> names_;
   std::map<std::string, std::string> metadata_;
 };

@@ -40,12 +40,13 @@ struct SparseFeedForward {
   static constexpr std::size_t kRank = R;
 
   struct Weights {
-    Tensor<R, D.d_model> controller_in;   // (r, d_model): C1, trax's m1 transposed
-    Tensor<D.d_ff, R> controller_out;     // (d_ff/N · N, r): C2, trax's m2 transposed
-    Tensor<D.d_ff> controller_bias;       // (d_ff/N · N)
-    Tensor<D.d_ff, D.d_model> in;         // (d_ff/N, N, d_model): row i·N+j feeds unit j of block i
-    Tensor<D.d_ff, D.d_model> out;        // (d_ff/N, N, d_model): row i·N+j is that unit's output
-    Tensor<D.d_model> out_bias;           // (d_model)
+    // Units are indexed (block i, slot j) in two axes, so a checkpoint's shapes also state N.
+    Tensor<R, D.d_model> controller_in;       // (r, d_model): C1, trax's m1 transposed
+    Tensor<kBlocks, N, R> controller_out;     // (d_ff/N, N, r): C2, trax's m2 transposed
+    Tensor<kBlocks, N> controller_bias;       // (d_ff/N, N)
+    Tensor<kBlocks, N, D.d_model> in;         // (d_ff/N, N, d_model): row i·N+j feeds unit j of block i
+    Tensor<kBlocks, N, D.d_model> out;        // (d_ff/N, N, d_model): row i·N+j is that unit's output
+    Tensor<D.d_model> out_bias;               // (d_model)
     template <class V>
     void visit(V& v) {
       v.tensor("controller_in", controller_in, Init::kFanIn);
