@@ -1,5 +1,6 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
-// probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes.
+// probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes;
+// and Sparse FF's gathered-row products (gathered/dots, gathered/axpy) at the 800M FF+QKV shape.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -10,6 +11,7 @@
 
 #include "common.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/matvec.hpp"
 
 #ifdef SCALING_HAVE_EIGEN
@@ -80,6 +82,52 @@ void BM_Matvec(benchmark::State& state) {
   bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, probe,
                              kProductsPerIteration);
 }
+
+// Sparse FF's decode reads one chosen row of W1 (gathered_dots) and of W2 (gathered_axpy) per block
+// of N units: 800M FF+QKV, d_ff 6144 in 96 blocks of 64, rows of 1024 floats (4 KB). Rows are
+// drawn anew for every product, one per block, from matrices read round robin (512 MiB).
+enum class Gathered { kDots, kAxpy };
+template <Gathered Kind>
+void BM_Gathered(benchmark::State& state) {
+  constexpr std::size_t kRows = 6144;
+  constexpr std::size_t kCols = 1024;
+  constexpr std::size_t kBlocks = 96;
+  const auto threads = static_cast<unsigned>(state.range(0));
+  auto& w = working<kRows, kCols>();
+  ThreadPool pool(threads);
+  bench::ProbeAround probe(threads);
+  bench::Laps laps;
+  SplitMix64 rng(2);
+  std::vector<std::uint32_t> chosen(kProductsPerIteration * kBlocks);
+  std::vector<float> h(kBlocks, 0.5F);
+  std::vector<float> gates(kBlocks);
+  std::vector<float> bias(kCols, 0.1F);
+  std::vector<float> y(kCols);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < chosen.size(); ++i) chosen[i] = static_cast<std::uint32_t>((i % kBlocks) * 64 + rng.next() % 64);
+    laps.start();
+    pool.run([&](const Team& team) {
+      for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
+        const float* m = w.weights.data() + ((w.next + i) % w.kCount) * kRows * kCols;
+        const std::uint32_t* rows = chosen.data() + i * kBlocks;
+        if constexpr (Kind == Gathered::kDots) {
+          kernels::gathered_dots<kCols>(m, rows, w.x.data(), gates.data(), team.split(kBlocks));
+        } else {
+          kernels::gathered_axpy<kCols>(m, rows, h.data(), kBlocks, bias.data(), y.data(), team.split(kCols, kFloatsPerLine));
+        }
+        team.sync();
+      }
+    });
+    laps.stop();
+    w.next = (w.next + kProductsPerIteration) % w.kCount;
+    benchmark::DoNotOptimize(gates.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  bench::set_median_counters(state, laps, kProductsPerIteration * kBlocks * kCols * sizeof(float), probe,
+                             kProductsPerIteration);
+}
+BENCHMARK(BM_Gathered<Gathered::kDots>)->Name("gathered/dots/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 #ifdef SCALING_HAVE_EIGEN
 // Eigen's matrix–vector product is single-threaded.
