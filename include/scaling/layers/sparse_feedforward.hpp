@@ -69,11 +69,12 @@ struct SparseFeedForward {
     kernels::gemm<R, D.d_model, kernels::Write::kStore, Arch>(team, xn, step.tokens, w.controller_in.data,
                                                               nullptr, ws.controller.data());
     team.sync();
-    kernels::gemm<D.d_ff, R, kernels::Write::kStore, Arch>(team, ws.controller.data(), step.tokens,
-                                                           w.controller_out.data, w.controller_bias.data,
-                                                           ws.hidden.data());
-    team.sync();
+    // Each member computes the controller logits of its own blocks and then picks in those same
+    // blocks, so no barrier is needed between the two.
     const Range blocks = team.split(kBlocks);
+    kernels::gemm_rows<D.d_ff, R, kernels::Write::kStore, Arch>(ws.controller.data(), step.tokens,
+                                                                w.controller_out.data, w.controller_bias.data,
+                                                                ws.hidden.data(), {blocks.begin * N, blocks.end * N});
     for (std::size_t t = 0; t < step.tokens; ++t) {
       std::uint32_t* choice = ws.choice.data() + t * kBlocks;
       kernels::block_argmax(ws.hidden.data() + t * D.d_ff, N, choice, blocks);
