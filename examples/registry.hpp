@@ -78,18 +78,20 @@ struct Entry {
   std::string_view about;
   scaling::Dims dims;
   bool encoder = false;  // an encoder–decoder model, which needs an input
-  // Makes the model: random weights from `seed`, or, with a checkpoint path, its weights.
+  // Makes the model: random weights from `seed`, or the weights of an open checkpoint.
   std::function<std::unique_ptr<AnyModel>(std::uint64_t seed)> random;
-  std::function<std::unique_ptr<AnyModel>(const std::string& path, const std::string& name)> load;
+  std::function<std::unique_ptr<AnyModel>(const scaling::io::SafeTensorsFile& file)> load;
 };
 
 template <class Model>
 Entry entry(std::string_view name, std::string_view about) {
   return {name, about, Model::kDims, CompiledModel<Model>::kEncoder,
           [](std::uint64_t seed) { return std::make_unique<CompiledModel<Model>>(std::make_unique<Model>(seed)); },
-          [](const std::string& path, const std::string& model_name) {
+          [name](const scaling::io::SafeTensorsFile& file) {
             auto model = std::make_unique<Model>();
-            scaling::io::load_checkpoint(*model, path, {.model_name = model_name, .allow_unexpected = false});
+            scaling::io::LoadOptions options;
+            options.model_name = std::string(name);
+            scaling::io::load_checkpoint(*model, file, options);
             return std::make_unique<CompiledModel<Model>>(std::move(model));
           }};
 }

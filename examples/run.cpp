@@ -94,7 +94,9 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv, int first,
 }
 
 int list() {
-  for (const auto& e : runner::registry()) std::printf("%-28s %.*s\n", std::string(e.name).c_str(), static_cast<int>(e.about.size()), e.about.data());
+  for (const auto& e : runner::registry()) {
+    std::printf("%-28.*s %.*s\n", static_cast<int>(e.name.size()), e.name.data(), static_cast<int>(e.about.size()), e.about.data());
+  }
   return 0;
 }
 
@@ -120,29 +122,25 @@ int run(int argc, char** argv) {
   if (count == 0) throw UsageError("--generate must be at least 1");
   if (threads == 0) throw UsageError("--threads must be at least 1");
 
-  // The header names the model and its dims; both are checked before the model is allocated, and
+  // The header names the model and its dims: both are checked before the model is allocated;
   // load_checkpoint then checks the whole file against it.
-  std::string name;
-  {
-    const scaling::io::SafeTensorsFile file(path);
-    const auto& meta = file.header().metadata;
-    const auto it = meta.find("scaling.model");
-    if (it == meta.end()) throw scaling::Error(path + ": no \"scaling.model\" in __metadata__, so the model to run is unknown");
-    name = it->second;
-    const std::string want = scaling::io::dims_string(find_model(name, path).dims);
-    const auto dims = meta.find("scaling.dims");
-    if (dims != meta.end() && dims->second != want) {
-      throw scaling::Error(path + ": the checkpoint has dims \"" + dims->second + "\", but " + name + " has \"" + want + "\"");
-    }
-  }
+  const scaling::io::SafeTensorsFile file(path);
+  const auto& meta = file.header().metadata;
+  const auto named = meta.find("scaling.model");
+  if (named == meta.end()) throw scaling::Error(path + ": no \"scaling.model\" in __metadata__, so the model to run is unknown");
+  const std::string& name = named->second;
   const runner::Entry& e = find_model(name, path);
+  const std::string want = scaling::io::dims_string(e.dims);
+  if (const auto dims = meta.find("scaling.dims"); dims != meta.end() && dims->second != want) {
+    throw scaling::Error(path + ": the checkpoint has dims \"" + dims->second + "\", but " + name + " has \"" + want + "\"");
+  }
   if (e.encoder && input.empty()) throw UsageError(name + " is an encoder–decoder model: give its input with --input");
   if (!e.encoder && !input.empty()) throw UsageError(name + " is a decoder-only model: it takes no --input");
   if (prompt.size() + count - 1 > e.dims.max_len) {
     throw UsageError("the prompt (" + std::to_string(prompt.size()) + " tokens) and " + std::to_string(count) +
                      " generated tokens pass max_len " + std::to_string(e.dims.max_len));
   }
-  const auto model = e.load(path, name);
+  const auto model = e.load(file);
 
   scaling::ThreadPool pool(threads);
   const runner::Generation g = model->generate(input, prompt, count, pool);
@@ -172,7 +170,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     const std::string_view command = argv[1];
-    if (command == "list" && argc == 2) return list();
+    if (command == "list") {
+      if (argc != 2) throw UsageError("list takes no arguments");
+      return list();
+    }
     if (command == "init") return init(argc, argv);
     if (command == "run") return run(argc, argv);
     throw UsageError("unknown command \"" + std::string(command) + "\"");

@@ -47,6 +47,7 @@ def main(runner, out_dir):
     g = str(good)
     cases = [  # (arguments, words the error line must contain)
         (["frobnicate"], "unknown command"),
+        (["list", "x"], "takes no arguments"),
         (["run"], "needs a CHECKPOINT"),
         (["run", g], "needs --prompt"),
         (["run", g, "--prompt"], "needs a value"),
