@@ -1,6 +1,8 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
 // probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes;
-// and Sparse FF's gathered-row products (gathered/dots, gathered/axpy) at the 800M FF+QKV shape.
+// Sparse FF's gathered-row products (gathered/dots, gathered/axpy) at the 800M FF+QKV shape; and
+// the multiplicative layer (multiplicative/…) at the sparse loss and Sparse QKV shapes, against
+// matvec over the same bytes of E.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -13,6 +15,7 @@
 #include "scaling/core/init.hpp"
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/matvec.hpp"
+#include "scaling/kernels/multiplicative.hpp"
 
 #ifdef SCALING_HAVE_EIGEN
 #include <Eigen/Core>
@@ -128,6 +131,42 @@ void BM_Gathered(benchmark::State& state) {
 }
 BENCHMARK(BM_Gathered<Gathered::kDots>)->Name("gathered/dots/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+
+// The multiplicative layer y = FactoredDense(x) with E: (In, M) read from DRAM, S modules: 800M's
+// sparse loss layer (S 4, E 1024 × 8000) and Sparse QKV's (S 16, E 1024 × 64, plus the
+// S × M outputs it shares with other layers). `matvec/…` on Working<In, M> reads the same bytes.
+// Counters: GB/s and of_probe for E's bytes, and G multiply-adds/s (GMAC/s).
+template <std::size_t S, std::size_t In, std::size_t M>
+void BM_Multiplicative(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  auto& w = working<In, M>();  // the E matrices
+  std::vector<float> d(S * In, 0.5F);
+  std::vector<float> b(S * M, 0.1F);
+  std::vector<float> y(S * M);
+  ThreadPool pool(threads);
+  bench::ProbeAround probe(threads);
+  bench::Laps laps;
+  for (auto _ : state) {
+    laps.start();
+    pool.run([&](const Team& team) {
+      for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
+        const float* e = w.weights.data() + ((w.next + i) % w.kCount) * In * M;
+        kernels::multiplicative<S, In, M>(team, d.data(), e, w.x.data(), b.data(), y.data());
+        team.sync();
+      }
+    });
+    laps.stop();
+    w.next = (w.next + kProductsPerIteration) % w.kCount;
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double median = laps.median();
+  bench::set_median_counters(state, laps, kProductsPerIteration * Working<In, M>::kBytes, probe,
+                             kProductsPerIteration);
+  state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
+}
+BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Matvec<1024, 8000>)->Name("matvec/scaling/1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Multiplicative<16, 1024, 64>)->Name("multiplicative/sparse-qkv/16x1024x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 #ifdef SCALING_HAVE_EIGEN
 // Eigen's matrix–vector product is single-threaded.
