@@ -62,28 +62,41 @@ Working<Rows, Cols>& working() {
 // number of products per iteration.
 constexpr std::size_t kProductsPerIteration = 8;
 
-template <std::size_t Rows, std::size_t Cols>
-void BM_Matvec(benchmark::State& state) {
+// Times kProductsPerIteration calls of product(team, matrix, i) per iteration on the next matrices
+// of w (round robin), all inside one pool.run() with a barrier after each; prepare() runs untimed
+// before each iteration. Sets the median counters for `bytes` read per product; returns the
+// median time of an iteration.
+template <std::size_t Rows, std::size_t Cols, class Product, class Prepare>
+double time_products(benchmark::State& state, Working<Rows, Cols>& w, double bytes, Product product,
+                     Prepare prepare) {
   const auto threads = static_cast<unsigned>(state.range(0));
-  auto& w = working<Rows, Cols>();
   ThreadPool pool(threads);
   bench::ProbeAround probe(threads);
   bench::Laps laps;
   for (auto _ : state) {
+    prepare();
     laps.start();
     pool.run([&](const Team& team) {
       for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
-        const float* m = w.weights.data() + ((w.next + i) % w.kCount) * Rows * Cols;
-        kernels::matvec<Rows, Cols>(team, m, w.x.data(), nullptr, w.y.data());
+        product(team, w.weights.data() + ((w.next + i) % w.kCount) * Rows * Cols, i);
         team.sync();
       }
     });
     laps.stop();
     w.next = (w.next + kProductsPerIteration) % w.kCount;
-    benchmark::DoNotOptimize(w.y.data());
+    benchmark::ClobberMemory();
   }
-  bench::set_median_counters(state, laps, kProductsPerIteration * Working<Rows, Cols>::kBytes, probe,
-                             kProductsPerIteration);
+  const double median = laps.median();
+  bench::set_median_counters(state, laps, kProductsPerIteration * bytes, probe, kProductsPerIteration);
+  return median;
+}
+
+template <std::size_t Rows, std::size_t Cols>
+void BM_Matvec(benchmark::State& state) {
+  auto& w = working<Rows, Cols>();
+  time_products(state, w, Working<Rows, Cols>::kBytes, [&](const Team& team, const float* m, std::size_t) {
+    kernels::matvec<Rows, Cols>(team, m, w.x.data(), nullptr, w.y.data());
+  }, [] {});
 }
 
 // Sparse FF's decode reads one chosen row of W1 (gathered_dots) and of W2 (gathered_axpy) per block
@@ -95,39 +108,25 @@ void BM_Gathered(benchmark::State& state) {
   constexpr std::size_t kRows = 6144;
   constexpr std::size_t kCols = 1024;
   constexpr std::size_t kBlocks = 96;
-  const auto threads = static_cast<unsigned>(state.range(0));
   auto& w = working<kRows, kCols>();
-  ThreadPool pool(threads);
-  bench::ProbeAround probe(threads);
-  bench::Laps laps;
   SplitMix64 rng(2);
   std::vector<std::uint32_t> chosen(kProductsPerIteration * kBlocks);
   std::vector<float> h(kBlocks, 0.5F);
   std::vector<float> gates(kBlocks);
   std::vector<float> bias(kCols, 0.1F);
   std::vector<float> y(kCols);
-  for (auto _ : state) {
+  const auto product = [&](const Team& team, const float* m, std::size_t i) {
+    const std::uint32_t* rows = chosen.data() + i * kBlocks;
+    if constexpr (Kind == Gathered::kDots) {
+      kernels::gathered_dots<kCols>(m, rows, w.x.data(), gates.data(), team.split(kBlocks));
+    } else {
+      kernels::gathered_axpy<kCols>(m, rows, h.data(), kBlocks, bias.data(), y.data(), team.split(kCols, kFloatsPerLine));
+    }
+  };
+  const auto draw_rows = [&] {
     for (std::size_t i = 0; i < chosen.size(); ++i) chosen[i] = static_cast<std::uint32_t>((i % kBlocks) * 64 + rng.next() % 64);
-    laps.start();
-    pool.run([&](const Team& team) {
-      for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
-        const float* m = w.weights.data() + ((w.next + i) % w.kCount) * kRows * kCols;
-        const std::uint32_t* rows = chosen.data() + i * kBlocks;
-        if constexpr (Kind == Gathered::kDots) {
-          kernels::gathered_dots<kCols>(m, rows, w.x.data(), gates.data(), team.split(kBlocks));
-        } else {
-          kernels::gathered_axpy<kCols>(m, rows, h.data(), kBlocks, bias.data(), y.data(), team.split(kCols, kFloatsPerLine));
-        }
-        team.sync();
-      }
-    });
-    laps.stop();
-    w.next = (w.next + kProductsPerIteration) % w.kCount;
-    benchmark::DoNotOptimize(gates.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  bench::set_median_counters(state, laps, kProductsPerIteration * kBlocks * kCols * sizeof(float), probe,
-                             kProductsPerIteration);
+  };
+  time_products(state, w, kBlocks * kCols * sizeof(float), product, draw_rows);
 }
 BENCHMARK(BM_Gathered<Gathered::kDots>)->Name("gathered/dots/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
@@ -138,30 +137,13 @@ BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->
 // Counters: GB/s and of_probe for E's bytes, and G multiply-adds/s (GMAC/s).
 template <std::size_t S, std::size_t In, std::size_t M>
 void BM_Multiplicative(benchmark::State& state) {
-  const auto threads = static_cast<unsigned>(state.range(0));
   auto& w = working<In, M>();  // the E matrices
   std::vector<float> d(S * In, 0.5F);
   std::vector<float> b(S * M, 0.1F);
   std::vector<float> y(S * M);
-  ThreadPool pool(threads);
-  bench::ProbeAround probe(threads);
-  bench::Laps laps;
-  for (auto _ : state) {
-    laps.start();
-    pool.run([&](const Team& team) {
-      for (std::size_t i = 0; i < kProductsPerIteration; ++i) {
-        const float* e = w.weights.data() + ((w.next + i) % w.kCount) * In * M;
-        kernels::multiplicative<S, In, M>(team, d.data(), e, w.x.data(), b.data(), y.data());
-        team.sync();
-      }
-    });
-    laps.stop();
-    w.next = (w.next + kProductsPerIteration) % w.kCount;
-    benchmark::DoNotOptimize(y.data());
-  }
-  const double median = laps.median();
-  bench::set_median_counters(state, laps, kProductsPerIteration * Working<In, M>::kBytes, probe,
-                             kProductsPerIteration);
+  const double median = time_products(state, w, Working<In, M>::kBytes, [&](const Team& team, const float* e, std::size_t) {
+    kernels::multiplicative<S, In, M>(team, d.data(), e, w.x.data(), b.data(), y.data());
+  }, [] {});
   state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
 }
 BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();

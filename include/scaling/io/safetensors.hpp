@@ -267,13 +267,13 @@ class SafeTensorsFile {
         ::close(fd);
         fail(path, ": not a regular file");
       }
-      size_ = static_cast<std::size_t>(st.st_size);
-      if (size_ > 0) {
-        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      const auto size = static_cast<std::size_t>(st.st_size);
+      if (size > 0) {
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
         ::close(fd);
-        if (p == MAP_FAILED) fail(path, ": cannot map ", size_, " bytes");
-        map_ = {static_cast<std::byte*>(p), detail::Unmap{size_}};
-        bytes_ = {map_.get(), size_};
+        if (p == MAP_FAILED) fail(path, ": cannot map ", size, " bytes");
+        map_ = {static_cast<std::byte*>(p), detail::Unmap{size}};
+        bytes_ = {map_.get(), size};
       } else {
         ::close(fd);
       }
@@ -288,17 +288,13 @@ class SafeTensorsFile {
     copy_.resize(static_cast<std::size_t>(size));
     in.seekg(0);
     if (!in.read(reinterpret_cast<char*>(copy_.data()), size)) fail(path, ": cannot read ", size, " bytes");
-    size_ = copy_.size();
     bytes_ = copy_;
     header_ = parse_file(bytes_, path_);
   }
 
   // A whole file's bytes already in memory (stored as Mode::kRead does); name is used in errors.
-  SafeTensorsFile(std::string name, std::vector<std::byte> bytes) : path_(std::move(name)), copy_(std::move(bytes)) {
-    size_ = copy_.size();
-    bytes_ = copy_;
-    header_ = parse_file(bytes_, path_);
-  }
+  SafeTensorsFile(std::string name, std::vector<std::byte> bytes)
+      : path_(std::move(name)), copy_(std::move(bytes)), bytes_(copy_), header_(parse_file(bytes_, path_)) {}
 
   [[nodiscard]] const Header& header() const { return header_; }
   [[nodiscard]] const std::string& path() const { return path_; }
@@ -317,7 +313,6 @@ class SafeTensorsFile {
 
  private:
   std::string path_;
-  std::size_t size_ = 0;
   std::unique_ptr<std::byte, detail::Unmap> map_;
   std::vector<std::byte> copy_;
   std::span<const std::byte> bytes_;
