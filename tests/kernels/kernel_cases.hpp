@@ -362,7 +362,8 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<3, 10, 70>();
   check_multiplicative<9, 33, 130>();
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial
-  check_multiplicative<2, 300, 200>();  // one module group: tiles run their chunks back to back
+  check_multiplicative<2, 300, 200>();  // one module group: rows streamed, the last block partial
+  check_multiplicative<4, 37, 1000>();  // and columns that do not fill a vector
 }
 
 // Every position of a random sequence of 5 rows, through the kernel one token at a time (rows

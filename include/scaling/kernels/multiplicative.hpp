@@ -139,6 +139,62 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
   }
 }
 
+// One module group whose E is wide (the sparse loss layer: S 4, E 1024 × 8000, 32 MB): the
+// vector columns [c0, c1) of every module, with E's rows streamed whole, kRows at a time. A column
+// tile walked down all rows instead reads 256 B of each row at a 32 KB stride; that ran at about
+// 0.55 of the read probe where matvec over the same bytes runs at 0.97 (docs/benchmarks.md). Here
+// each of the kRows rows is one long sequential stream, which the hardware prefetcher follows.
+// Partial sums wait in y (S·M floats, in L2) between row blocks: each output is still one fused
+// multiply-add chain over i in order, as in multiplicative_tile.
+template <std::size_t S, std::size_t In, std::size_t M, class Arch>
+inline void multiplicative_streamed(const float* d, const float* e, const float* x, const float* b,
+                                    float* y, std::size_t c0, std::size_t c1) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kRows = 8;
+  constexpr std::size_t kVecs = 2;  // S × 2 accumulator chains (8 for S = 4) hide the FMA latency
+  // Each line of E feeds S fused multiply-adds that wait for it, so the out-of-order window holds
+  // fewer lines in flight than a matvec's; prefetching 1 KB ahead in each row adds some back.
+  constexpr std::size_t kAhead = 256;
+  for (std::size_t i0 = 0; i0 < In; i0 += kRows) {
+    const std::size_t n = std::min(kRows, In - i0);
+    const bool first = i0 == 0;
+    const bool last = i0 + n == In;
+    float z[S][kRows];  // x scaled by each module's row of D, for this block of rows
+    for (std::size_t s = 0; s < S; ++s) {
+      for (std::size_t j = 0; j < n && j < kRows; ++j) z[s][j] = x[i0 + j] * d[s * In + i0 + j];
+    }
+    const float* rows = e + i0 * M;
+    const auto columns = [&]<std::size_t Vecs>(std::size_t c) {
+      V acc[S][Vecs];
+      for (std::size_t s = 0; s < S; ++s) {
+        for (std::size_t v = 0; v < Vecs; ++v) {
+          acc[s][v] = first ? simd::zero<Arch>() : simd::load<Arch>(y + s * M + c + v * kW);
+        }
+      }
+      for (std::size_t j = 0; j < n && j < kRows; ++j) {
+        const float* row = rows + j * M + c;
+        for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch(row + kAhead + v * kW);  // may run past E: a hint
+        V ev[Vecs];
+        for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(row + v * kW);
+        for (std::size_t s = 0; s < S; ++s) {
+          const V zs = simd::broadcast<Arch>(z[s][j]);
+          for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(zs, ev[v], acc[s][v]);
+        }
+      }
+      for (std::size_t s = 0; s < S; ++s) {
+        for (std::size_t v = 0; v < Vecs; ++v) {
+          const std::size_t at = s * M + c + v * kW;
+          simd::store<Arch>(y + at, last ? acc[s][v] + simd::load<Arch>(b + at) : acc[s][v]);
+        }
+      }
+    };
+    std::size_t c = c0;
+    for (; c + kVecs * kW <= c1; c += kVecs * kW) columns.template operator()<kVecs>(c);
+    for (; c < c1; c += kW) columns.template operator()<1>(c);
+  }
+}
+
 }  // namespace detail
 
 // y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems).
@@ -167,11 +223,15 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
     }
   };
   if constexpr (Items::kGroups == 1) {
-    // One module group: each column tile reads its part of E once anyway; running its chunks
-    // back to back keeps E's access pattern a plain strided walk (sparse loss: 32 MB of E).
+    // One module group: E's rows are streamed over this member's columns, whole.
+    constexpr std::size_t kW = simd::kWidth<Arch>;
+    constexpr std::size_t kTileWidth = Items::kTileVecs * kW;
     const Range tiles = tiles_of(0);
-    for (std::size_t tile = tiles.begin; tile < tiles.end && tile < Items::kTiles; ++tile) {
-      for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) run(0, {tile, tile + 1}, i0);
+    const std::size_t vector_end = Items::kVecs * kW;
+    detail::multiplicative_streamed<S, In, M, Arch>(d, e, x, b, y, std::min(tiles.begin * kTileWidth, vector_end),
+                                                    std::min(tiles.end * kTileWidth, vector_end));
+    if (tiles.size() > 0 && tiles.end == Items::kTiles) {  // the columns that do not fill a vector
+      for (std::size_t s = 0; s < S; ++s) detail::multiplicative_tail<In, M, Arch>(d, e, x, b, y, s);
     }
   } else {
     // Several groups share each chunk of E: all of them use it while it is in L2, and the
