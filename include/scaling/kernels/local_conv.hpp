@@ -98,11 +98,18 @@ inline void local_conv_modules(const float* const* rows, const float* k, const f
   constexpr std::size_t kVecs = U / kW;
   constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of K
   constexpr std::size_t kFullTiles = kVecs / kTileVecs;
-  for (std::size_t t = 0; t < kFullTiles; ++t) {
+  // One vector left over (17B: U = 144 is 9 vectors) joins the last tile, as in the
+  // multiplicative layer (MultiplicativeItems::kWideLast).
+  constexpr bool kWideLast = kVecs % kTileVecs == 1 && kFullTiles > 0 && kW == 16;
+  for (std::size_t t = 0; t + (kWideLast ? 1 : 0) < kFullTiles; ++t) {
     local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW, l, j);
   }
-  for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
-    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j);
+  if constexpr (kWideLast) {
+    local_conv_tile<Mods, kTileVecs + 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (kFullTiles - 1) * kTileVecs * kW, l, j);
+  } else {
+    for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
+      local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j);
+    }
   }
   if (l + 1 == Kl && j + 1 == Ks) {
     for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);

@@ -101,7 +101,12 @@ struct MultiplicativeItems {
   static constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of E
   static constexpr std::size_t kVecs = M / simd::kWidth<Arch>;
   static constexpr std::size_t kFullTiles = kVecs / kTileVecs;
-  static constexpr std::size_t kTiles = kFullTiles + (kFullTiles * kTileVecs * simd::kWidth<Arch> < M ? 1 : 0);
+  // One vector left over (17B: M = 144 is 9 vectors) joins the last tile, which then has 5: on
+  // its own it would be a tile of 4 accumulator chains, half the FMA rate, for a ninth of the
+  // work. Only with AVX-512's 32 registers (20 accumulators + 5 of E).
+  static constexpr bool kWideLast = kVecs % kTileVecs == 1 && kFullTiles > 0 && simd::kWidth<Arch> == 16;
+  static constexpr std::size_t kTiles =
+      kFullTiles + (!kWideLast && kFullTiles * kTileVecs * simd::kWidth<Arch> < M ? 1 : 0);
   static constexpr std::size_t kGroups = (S + 3) / 4;
   static constexpr std::size_t kCount = kTiles * kGroups;
 };
@@ -114,14 +119,17 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
                                    std::size_t tile, std::size_t i0, std::size_t n) {
   using Items = MultiplicativeItems<1, M, Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  if (tile < Items::kFullTiles) {
-    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, tile * Items::kTileVecs * kW, i0, n);
-    return;
+  const std::size_t m0 = tile * Items::kTileVecs * kW;
+  if (tile + 1 == Items::kFullTiles && Items::kWideLast) {
+    multiplicative_tile<Mods, Items::kTileVecs + (Items::kWideLast ? 1 : 0), In, M, Arch>(z, e, b, y, s0, m0, i0, n);
+  } else if (tile < Items::kFullTiles) {
+    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, m0, i0, n);
+  } else {
+    for (std::size_t v = Items::kFullTiles * Items::kTileVecs; v < Items::kVecs; ++v) {
+      multiplicative_tile<Mods, 1, In, M, Arch>(z, e, b, y, s0, v * kW, i0, n);
+    }
   }
-  for (std::size_t v = Items::kFullTiles * Items::kTileVecs; v < Items::kVecs; ++v) {
-    multiplicative_tile<Mods, 1, In, M, Arch>(z, e, b, y, s0, v * kW, i0, n);
-  }
-  if (i0 + n == In) {
+  if (tile + 1 == Items::kTiles && i0 + n == In) {
     for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
   }
 }
@@ -227,10 +235,11 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
     constexpr std::size_t kW = simd::kWidth<Arch>;
     constexpr std::size_t kTileWidth = Items::kTileVecs * kW;
     const Range tiles = tiles_of(0);
-    const std::size_t vector_end = Items::kVecs * kW;
-    detail::multiplicative_streamed<S, In, M, Arch>(d, e, x, b, y, std::min(tiles.begin * kTileWidth, vector_end),
-                                                    std::min(tiles.end * kTileWidth, vector_end));
-    if (tiles.size() > 0 && tiles.end == Items::kTiles) {  // the columns that do not fill a vector
+    if (tiles.size() == 0) return;
+    const bool last = tiles.end == Items::kTiles;  // it also takes whatever is left of the vectors
+    detail::multiplicative_streamed<S, In, M, Arch>(d, e, x, b, y, tiles.begin * kTileWidth,
+                                                    last ? Items::kVecs * kW : tiles.end * kTileWidth);
+    if (last) {  // the columns that do not fill a vector
       for (std::size_t s = 0; s < S; ++s) detail::multiplicative_tail<In, M, Arch>(d, e, x, b, y, s);
     }
   } else {
