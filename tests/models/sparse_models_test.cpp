@@ -1,6 +1,7 @@
 // Every sparse stack against the double-precision reference (tests/reference/model.hpp), decode
 // against forward bitwise (the conv history included: prompts of 1 and 2 tokens leave it partly
-// empty, prompts past one prefill chunk carry it across chunks), and 1 against 2 threads bitwise.
+// empty, prompts past one prefill chunk carry it across chunks), and 1 against 2, 3 and 4 threads
+// bitwise.
 
 #include <doctest/doctest.h>
 
@@ -26,6 +27,11 @@ void check_decoder_only_all(std::size_t prompt_len, std::size_t total) {
   const auto one = check_decoder_only<Model>(prompt_len, total, 1);
   const auto two = check_decoder_only<Model>(prompt_len, total, 2);
   CHECK(one == two);
+  // Sparse QKV gives each member whole convolutions: with 3 one each, with 4 Q's modules split.
+  const auto three = check_decoder_only<Model>(prompt_len, total, 3);
+  CHECK(one == three);
+  const auto four = check_decoder_only<Model>(prompt_len, total, 4);
+  CHECK(one == four);
 }
 
 TEST_CASE("decoder-only with Sparse QKV (multiplicative + conv)") {

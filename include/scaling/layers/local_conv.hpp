@@ -40,7 +40,13 @@ struct LocalConv {
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const std::array<const float*, Kl>& rows,
                     float* y) {
-    kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, team.split(S));
+    apply<Arch>(w, rows, y, team.split(S));
+  }
+
+  // The output modules in `modules` only.
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Weights& w, const std::array<const float*, Kl>& rows, float* y, Range modules) {
+    kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, modules);
   }
 
   // Without a length kernel (Kl = 1) rows are independent: the team's share of y = LocalConv(x)

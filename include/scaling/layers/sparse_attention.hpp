@@ -12,6 +12,7 @@
 //                           input; no output layer
 // Scores, softmax and the KV cache are those of the dense layers (layers/attention.hpp).
 
+#include <algorithm>
 #include <cstddef>
 
 #include "scaling/core/dims.hpp"
@@ -69,6 +70,21 @@ struct SparseQkvAttention {
   };
 
   // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
+  // The modules of convolution `conv` (0 Q, 1 K, 2 V) that this member computes. Each
+  // convolution reads its whole kernel whichever of its modules a member computes, so rather
+  // than splitting all three over the team (every member reading every kernel), members take
+  // whole convolutions: member m works on those with conv ≡ m (mod min(team, 3)), splitting
+  // their modules with the other members that share that residue. A team of 2 runs Q and V
+  // (a third of Q's work: Ks 1) on member 0 and K on member 1. Results do not depend on the
+  // split: each output module is computed by the same instructions.
+  static Range conv_modules(const Team& team, std::size_t conv) {
+    const std::size_t lanes = std::min<std::size_t>(team.size(), 3);
+    const std::size_t lane = conv % lanes;
+    if (team.id() % lanes != lane) return {};
+    const auto sharing = static_cast<unsigned>((team.size() - lane + lanes - 1) / lanes);
+    return Team(static_cast<unsigned>(team.id() / lanes), sharing, nullptr).split(S);
+  }
+
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& state, Workspace& ws,
                       const float* xn, float* x) {
@@ -76,12 +92,15 @@ struct SparseQkvAttention {
     if (team.id() == 0) state.history.begin(step);
     Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data());
     team.sync();
+    const Range q_modules = conv_modules(team, 0);
+    const Range k_modules = conv_modules(team, 1);
+    const Range v_modules = conv_modules(team, 2);
     for (std::size_t t = 0; t < step.tokens; ++t) {
       const auto rows = state.history.window(ws.mixed.data(), t);
       const std::size_t at = t * D.d_model;
-      ConvQk::template apply<Arch>(team, w.q, rows, ws.q.data() + at);
-      ConvQk::template apply<Arch>(team, w.k, rows, ws.k.data() + at);
-      ConvV::template apply<Arch>(team, w.v, rows, ws.v.data() + at);
+      ConvQk::template apply<Arch>(w.q, rows, ws.q.data() + at, q_modules);
+      ConvQk::template apply<Arch>(w.k, rows, ws.k.data() + at, k_modules);
+      ConvV::template apply<Arch>(w.v, rows, ws.v.data() + at, v_modules);
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);  // no one reads it now
