@@ -1,8 +1,8 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
 // probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes;
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) at the 800M FF+QKV shape; and
-// the multiplicative layer (multiplicative/…) at the sparse loss and Sparse QKV shapes, against
-// matvec over the same bytes of E.
+// the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
+// shapes, the first against matvec over the same bytes of E.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -132,23 +132,26 @@ BENCHMARK(BM_Gathered<Gathered::kDots>)->Name("gathered/dots/96x1024")->Arg(1)->
 BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 // The multiplicative layer y = FactoredDense(x) with E: (In, M) read from DRAM, S modules: 800M's
-// sparse loss layer (S 4, E 1024 × 8000) and Sparse QKV's (S 16, E 1024 × 64, plus the
-// S × M outputs it shares with other layers). `matvec/…` on Working<In, M> reads the same bytes.
+// sparse loss layer (S 4, E 1024 × 8000), its Sparse QKV's (S 16, E 1024 × 64, plus the
+// S × M outputs it shares with other layers) and the 17B block's (S 64, E 9216 × 144).
+// `matvec/…` on Working<In, M> reads the same bytes.
 // Counters: GB/s and of_probe for E's bytes, and G multiply-adds/s (GMAC/s).
 template <std::size_t S, std::size_t In, std::size_t M>
 void BM_Multiplicative(benchmark::State& state) {
   auto& w = working<In, M>();  // the E matrices
   std::vector<float> d(S * In, 0.5F);
+  std::vector<float> x(In, 0.25F);  // (w.x has M entries)
   std::vector<float> b(S * M, 0.1F);
   std::vector<float> y(S * M);
   const double median = time_products(state, w, Working<In, M>::kBytes, [&](const Team& team, const float* e, std::size_t) {
-    kernels::multiplicative<S, In, M>(team, d.data(), e, w.x.data(), b.data(), y.data());
+    kernels::multiplicative<S, In, M>(team, d.data(), e, x.data(), b.data(), y.data());
   }, [] {});
   state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
 }
 BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Matvec<1024, 8000>)->Name("matvec/scaling/1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<16, 1024, 64>)->Name("multiplicative/sparse-qkv/16x1024x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Multiplicative<64, 9216, 144>)->Name("multiplicative/17b-qkv/64x9216x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 #ifdef SCALING_HAVE_EIGEN
 // Eigen's matrix–vector product is single-threaded.
