@@ -148,10 +148,9 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
 }
 
 // One module group whose E is wide (the sparse loss layer: S 4, E 1024 × 8000, 32 MB): the
-// vector columns [c0, c1) of every module, with E's rows streamed whole, kRows at a time. A column
-// tile walked down all rows instead reads 256 B of each row at a 32 KB stride; that ran at about
-// 0.55 of the read probe where matvec over the same bytes runs at 0.97 (docs/benchmarks.md). Here
-// each of the kRows rows is one long sequential stream, which the hardware prefetcher follows.
+// vector columns [c0, c1) of every module, with E's rows streamed whole, kRows at a time, each one
+// long sequential stream. Walking a column tile down all rows instead (256 B of each row at a
+// 32 KB stride) took 1.66 ms against 1.34 ms now on 1 thread (docs/benchmarks.md).
 // Partial sums wait in y (S·M floats, in L2) between row blocks: each output is still one fused
 // multiply-add chain over i in order, as in multiplicative_tile.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch>

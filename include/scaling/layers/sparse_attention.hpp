@@ -69,7 +69,6 @@ struct SparseQkvAttention {
     ConvHistory<D.d_model, Kl> history;  // the multiplicative layer's last Kl − 1 outputs
   };
 
-  // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
   // The modules of convolution `conv` (0 Q, 1 K, 2 V) that this member computes. Each
   // convolution reads its whole kernel whichever of its modules a member computes, so rather
   // than splitting all three over the team (every member reading every kernel), members take
@@ -85,6 +84,7 @@ struct SparseQkvAttention {
     return Team(static_cast<unsigned>(team.id() / lanes), sharing, nullptr).split(S);
   }
 
+  // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& state, Workspace& ws,
                       const float* xn, float* x) {
