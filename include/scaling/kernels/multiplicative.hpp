@@ -119,9 +119,10 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
                                    std::size_t tile, std::size_t i0, std::size_t n) {
   using Items = MultiplicativeItems<1, M, Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kLastFullVecs = Items::kTileVecs + (Items::kWideLast ? 1 : 0);
   const std::size_t m0 = tile * Items::kTileVecs * kW;
-  if (tile + 1 == Items::kFullTiles && Items::kWideLast) {
-    multiplicative_tile<Mods, Items::kTileVecs + (Items::kWideLast ? 1 : 0), In, M, Arch>(z, e, b, y, s0, m0, i0, n);
+  if (tile + 1 == Items::kFullTiles) {
+    multiplicative_tile<Mods, kLastFullVecs, In, M, Arch>(z, e, b, y, s0, m0, i0, n);
   } else if (tile < Items::kFullTiles) {
     multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, m0, i0, n);
   } else {
