@@ -64,6 +64,7 @@ void BM_DecodeBlock(benchmark::State& state) {
   static auto weights = [] {
     auto w = std::make_unique<Owned<BlockStack<Block>>>();
     init_random(w->get(), 1);
+    w->prepare();
     return w;
   }();
   std::vector<typename Block::State> states(kLayers);

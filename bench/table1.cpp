@@ -111,6 +111,7 @@ const std::array<typename Block::Weights, Copies>& blocks(std::size_t slot) {
   return held<Owner>(slot, [] {
            auto w = std::make_shared<Owner>();
            init_random(w->get(), 1);
+           w->prepare();
            return w;
          }).get().layers;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/model_test_util.hpp"
@@ -49,6 +50,9 @@ TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
   named.model_name = "tiny-sparse";
   load_checkpoint(b, temp("dec.safetensors"), named);
   CHECK(logits_of(a) == logits_of(b));
+  // Derived data (Sparse FF's bf16 controller copy) is not in the file, and loading rebuilds it.
+  CHECK(SafeTensorsFile(temp("dec.safetensors")).header().find("decoder.layers.0.ff.controller_screen") == nullptr);
+  CHECK(std::as_const(b).weights().decoder.layers[0].ff.controller_screen.ready);
 
   const EncDec c(5);
   save_checkpoint(c, temp("encdec.safetensors"));

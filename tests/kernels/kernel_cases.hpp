@@ -5,9 +5,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "scaling/core/init.hpp"
@@ -21,6 +25,7 @@
 #include "scaling/kernels/matvec.hpp"
 #include "scaling/kernels/multiplicative.hpp"
 #include "scaling/kernels/norm.hpp"
+#include "scaling/kernels/screen.hpp"
 #include "scaling/kernels/reference/reference.hpp"
 #include "scaling/kernels/softmax.hpp"
 #include "scaling/simd/ops.hpp"
@@ -320,6 +325,141 @@ ARCH_CASE("block argmax picks the first maximum of each block") {
   std::vector<std::uint32_t> choice(3);
   scaling::kernels::block_argmax(logits.data(), 4, choice.data(), {0, 3});
   CHECK(choice == std::vector<std::uint32_t>{1, 4, 8});
+}
+
+// How check_screen shapes the controller so that the bf16 screen must hand decisions to fp32.
+enum class Screen {
+  kRandom,     // uniform weights
+  kNearTies,   // the leading rows of each block are ordered differently by bf16 and by fp32
+  kCrowded,    // every row of a block = its first row + 0.003 × its own: bf16 error ~ the gaps
+  kWorstCase,  // two leading rows whose bf16 errors are the largest possible, in opposite senses
+  kTiny,       // weights around 1e-39 (subnormal): the bound's absolute terms
+  kHuge,       // weights around 1e30, products past 1e38: blocks fall back to fp32
+  kNonFinite,  // NaN in one row, infinity in one bias
+};
+
+// The screened argmax must choose exactly what matvec + block_argmax choose in fp32.
+template <std::size_t R, std::size_t N, std::size_t Blocks>
+void check_screen(Screen kind, bool nan_input = false) {
+  CAPTURE(R);
+  CAPTURE(N);
+  CAPTURE(static_cast<int>(kind));
+  constexpr std::size_t kRows = Blocks * N;
+  auto w = random_vector(kRows * R, 91 + R);
+  auto b = random_vector(kRows, 92 + N, 0.1F);
+  auto u = random_vector(R, 93 + R);
+  if (kind == Screen::kNearTies) {
+    // Rows 0..3 of each block lead by 50 and differ in their first two weights, around 1.0 where
+    // a bf16 step is 2⁻⁷, so that bf16 and fp32 order them differently:
+    //   row 0: (1, 1, ...)   row 1: (1 + 0.49·2⁻⁷, 1, ...)   row 2: (1, 1 + 0.51·2⁻⁷, ...)   row 3 = row 1
+    // With u = (1, 0.4, ...), fp32 ranks row 1 first (row 3 ties with it: the lower index wins);
+    // bf16 rounds row 1 back to row 0 and row 2 up a step, so it ranks row 2 first.
+    if constexpr (R >= 2) {
+      u[0] = 1.0F;
+      u[1] = 0.4F;
+    }
+    for (std::size_t i = 0; i < Blocks; ++i) {
+      float* row = w.data() + i * N * R;
+      if constexpr (R >= 2) row[0] = row[1] = 1.0F;
+      for (std::size_t k = 0; k < std::min<std::size_t>(4, N); ++k) {
+        if (k > 0) std::copy(row, row + R, row + k * R);
+        b[i * N + k] = b[i * N] + 50.0F;
+      }
+      if constexpr (R >= 2 && N >= 4) {
+        row[R] = 1.0F + 0.49F * 0x1p-7F;
+        row[2 * R + 1] = 1.0F + 0.51F * 0x1p-7F;
+        std::copy(row + R, row + 2 * R, row + 3 * R);
+      }
+    }
+  } else if (kind == Screen::kCrowded) {
+    for (std::size_t r = 0; r < kRows; ++r) {
+      const std::size_t first = r - r % N;
+      if (r == first) continue;
+      for (std::size_t l = 0; l < R; ++l) w[r * R + l] = w[first * R + l] + 0.003F * w[r * R + l];
+      b[r] = b[first] + 0.003F * b[r];
+    }
+  } else if (kind == Screen::kWorstCase && N >= 2) {
+    // u = 1. Row 0: every weight 1 + 0.49·2⁻⁷ (bf16 rounds it down by 0.98·2⁻⁸ of itself); row 1:
+    // every weight 1 + 0.51·2⁻⁷ (rounded up by as much), with its bias lower by 0.05·R·2⁻⁸. In
+    // fp32 row 0 wins by 0.01·R·2⁻⁸; bf16 puts row 1 ahead by 1.95·R·2⁻⁸, just inside 2δ: a
+    // bound built on 2⁻⁹ instead of bf16's 2⁻⁸ would drop row 0 and choose row 1.
+    std::fill(u.begin(), u.end(), 1.0F);
+    for (std::size_t i = 0; i < Blocks; ++i) {
+      std::fill_n(w.begin() + static_cast<std::ptrdiff_t>(i * N * R), R, 1.0F + 0.49F * 0x1p-7F);
+      std::fill_n(w.begin() + static_cast<std::ptrdiff_t>((i * N + 1) * R), R, 1.0F + 0.51F * 0x1p-7F);
+      b[i * N] = 50.0F;
+      b[i * N + 1] = 50.0F - 0.05F * static_cast<float>(R) * 0x1p-8F;
+    }
+  } else if (kind == Screen::kTiny) {
+    for (auto& e : w) e *= 1e-39F;
+    for (auto& e : b) e *= 1e-39F;
+  } else if (kind == Screen::kHuge) {
+    for (auto& e : w) e *= 1e30F;
+    for (auto& e : u) e *= 1e10F;
+  } else if (kind == Screen::kNonFinite) {
+    w[(N / 2) * R] = std::nanf("");
+    b[kRows - 1] = std::numeric_limits<float>::infinity();
+  }
+  if (nan_input) u[0] = std::nanf("");
+  std::vector<float> logits(kRows);
+  scaling::kernels::matvec_rows<kRows, R, Write::kStore, Arch>(w.data(), u.data(), b.data(), logits.data(),
+                                                               {0, kRows});
+  std::vector<std::uint32_t> want(Blocks);
+  scaling::kernels::block_argmax(logits.data(), N, want.data(), {0, Blocks});
+
+  std::vector<std::uint32_t> packed(kRows * scaling::kernels::kScreenWords<R>);
+  std::vector<float> norms(Blocks);
+  scaling::kernels::pack_screen<R>(w.data(), kRows, packed.data());
+  scaling::kernels::screen_block_norms<R>(w.data(), Blocks, N, norms.data());
+  std::vector<std::uint32_t> got(Blocks, 12345);
+  std::vector<float> scratch(kRows);
+  // Two ranges, as two team members would split the blocks.
+  for (const Range part : {Range{0, Blocks / 2}, Range{Blocks / 2, Blocks}}) {
+    scaling::kernels::screened_block_argmax<R, Arch>(w.data(), b.data(), packed.data(), norms.data(), u.data(), N,
+                                                     scratch.data(), got.data(), part);
+  }
+  CHECK(got == want);
+}
+
+ARCH_CASE("screened argmax (bf16 copy, fp32 where it decides) chooses exactly as the fp32 path") {
+  REQUIRE_ARCH();
+  for (const Screen kind :
+       {Screen::kRandom, Screen::kNearTies, Screen::kCrowded, Screen::kWorstCase, Screen::kTiny, Screen::kHuge,
+        Screen::kNonFinite}) {
+    check_screen<96, 64, 12>(kind);  // the 800M controller: 96 = 3 groups of 32
+    check_screen<32, 16, 9>(kind);   // 17B's rank 32
+    check_screen<5, 13, 7>(kind);    // tail words only
+    check_screen<70, 4, 6>(kind);    // groups and a tail
+    check_screen<1, 1, 5>(kind);     // N = 1: one unit per block
+    check_screen<2, 13, 40>(kind);
+  }
+  check_screen<96, 64, 4>(Screen::kRandom, true);  // NaN in u: every block in fp32
+}
+
+ARCH_CASE("sum_rows puts the sum of row i in lane i") {
+  REQUIRE_ARCH();
+  constexpr std::size_t kW = scaling::simd::kWidth<Arch>;
+  scaling::simd::Vec<Arch> rows[kW];
+  std::vector<float> want(kW, 0.0F);
+  for (std::size_t k = 0; k < kW; ++k) {
+    const auto lanes = random_vector(kW, 300 + k);
+    rows[k] = scaling::simd::load<Arch>(lanes.data());
+    for (const float x : lanes) want[k] += x;
+  }
+  std::vector<float> got(kW);
+  scaling::simd::store<Arch>(got.data(), scaling::simd::sum_rows<Arch>(rows));
+  for (std::size_t k = 0; k < kW; ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-6));
+}
+
+TEST_CASE("bf16 rounding is to nearest even and keeps NaN and infinities") {
+  using scaling::kernels::to_bf16;
+  CHECK(to_bf16(1.0F) == 0x3F80);
+  CHECK(to_bf16(std::bit_cast<float>(0x3F808000U)) == 0x3F80);  // a tie rounds to even (down)
+  CHECK(to_bf16(std::bit_cast<float>(0x3F818000U)) == 0x3F82);  // a tie rounds to even (up)
+  CHECK(to_bf16(std::bit_cast<float>(0x3F808001U)) == 0x3F81);
+  CHECK(to_bf16(-std::numeric_limits<float>::infinity()) == 0xFF80);
+  CHECK(to_bf16(std::numeric_limits<float>::max()) == 0x7F80);  // beyond bf16's range
+  CHECK(std::isnan(std::bit_cast<float>(std::uint32_t{to_bf16(std::nanf(""))} << 16)));
 }
 
 template <std::size_t S, std::size_t In, std::size_t M>

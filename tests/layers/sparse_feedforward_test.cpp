@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "models/model_test_util.hpp"
@@ -87,6 +89,78 @@ TEST_CASE("Sparse FF chooses by argmax with ties to the lowest unit") {
   const Team solo = Team::solo();
   Ff::select<simd::DefaultArch>(Step{solo, 0, 1}, w, ws, xn.data());
   for (std::size_t b = 0; b < Ff::kBlocks; ++b) CHECK(ws.choice[b] == b * 8 + 3);
+}
+
+// Decode chooses from a bf16 copy of C2 where that decides (kernels/screen.hpp); prefill and
+// unprepared weights use C2 in fp32. Both must choose the same units, so the outputs are bitwise
+// equal. With a small spread a block's logits crowd together, so fp32 must decide often.
+template <Dims D, std::size_t N, std::size_t R>
+void check_screen_equals_fp32(float spread) {
+  using Ff = SparseFeedForward<D, N, R>;
+  CAPTURE(N);
+  CAPTURE(R);
+  CAPTURE(spread);
+  Owned<typename Ff::Weights> owned;
+  init_random(owned.get(), 23 + N);
+  // Every unit of a block = the block's first unit + spread × its own random weights.
+  auto& w = owned.get();
+  for (std::size_t f = 0; f < D.d_ff; ++f) {
+    if (f % N == 0) continue;
+    const std::size_t first = f - f % N;
+    for (std::size_t l = 0; l < R; ++l) {
+      w.controller_out.data[f * R + l] = w.controller_out.data[first * R + l] + spread * w.controller_out.data[f * R + l];
+    }
+    w.controller_bias.data[f] = w.controller_bias.data[first] + spread * w.controller_bias.data[f];
+  }
+  SplitMix64 rng(6);
+  const Team solo = Team::solo();
+  for (std::size_t tokens : {1U, 3U}) {
+    std::vector<float> xn(tokens * D.d_model);
+    for (std::size_t trial = 0; trial < 20; ++trial) {
+      for (auto& e : xn) e = rng.symmetric(1.0F);
+      std::vector<std::vector<float>> out;
+      std::vector<std::vector<std::uint32_t>> chosen;
+      for (const bool screened : {false, true}) {
+        if (screened) {
+          owned.prepare();
+        } else {
+          owned.drop_derived();
+        }
+        REQUIRE(owned.get().controller_screen.ready == screened);
+        Workspace<D, 3> ws;
+        std::vector<float> x(tokens * D.d_model, 0.5F);
+        typename Ff::State state;
+        Ff::template forward<simd::DefaultArch>(Step{solo, 0, tokens}, owned.get(), state, ws, xn.data(), x.data());
+        out.push_back(x);
+        chosen.emplace_back(ws.choice.begin(), ws.choice.begin() + static_cast<std::ptrdiff_t>(tokens * Ff::kBlocks));
+      }
+      CHECK(chosen[0] == chosen[1]);
+      CHECK(out[0] == out[1]);
+    }
+  }
+}
+
+TEST_CASE("Sparse FF decode with the bf16 screen equals the fp32 path bitwise") {
+  for (const float spread : {1.0F, 3e-2F, 1e-2F, 3e-3F, 1e-5F}) {
+    check_screen_equals_fp32<kTiny, 8, kTiny.d_ff / 8>(spread);
+    check_screen_equals_fp32<kTiny, 24, 40>(spread);  // a group of 32 and a tail of 8
+    check_screen_equals_fp32<kOddHeads, 13, 2>(spread);
+  }
+}
+
+TEST_CASE("a model's mutable weights() drops derived data until prepare()") {
+  using Model = DecoderOnly<kTiny, DecoderBlock<LayerNorm<kTiny.d_model>, CausalSelfAttention<kTiny>,
+                                                SparseFeedForward<kTiny, 8>>, 1>;
+  Model model(4);
+  const auto& view = std::as_const(model).weights().decoder.layers[0].ff;
+  CHECK(view.controller_screen.ready);
+  CHECK(view.controller_norms.ready);
+  model.weights().decoder.layers[0].ff.controller_out.data[0] = 2.0F;
+  CHECK(!view.controller_screen.ready);
+  CHECK(!view.controller_norms.ready);
+  model.prepare();
+  CHECK(view.controller_screen.ready);
+  CHECK(kernels::to_bf16(2.0F) == (view.controller_screen.data[0] & 0xFFFFU));
 }
 
 using SparseBlock = DecoderBlock<LayerNorm<kTiny.d_model>, CausalSelfAttention<kTiny>, SparseFeedForward<kTiny, 8>>;

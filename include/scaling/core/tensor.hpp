@@ -46,6 +46,21 @@ struct Tensor {
   [[nodiscard]] std::span<float, kSize> span() const { return std::span<float, kSize>(data, kSize); }
 };
 
+// Data a layer computes from its own weights to decode faster (Sparse FF's bf16 copy of its
+// controller), bound in the same arena after the weights. It is never saved, loaded or
+// initialised: prepare() builds it from the weights, and layers use it only while `ready`, so
+// stale data is never read (Owned::drop_derived, called on every mutable access to a model's
+// weights, clears it; the layer then runs its exact fp32 path, slower but with the same results).
+template <class T, std::size_t Count>
+struct Derived {
+  static_assert(sizeof(T) <= sizeof(float) && sizeof(float) % sizeof(T) == 0);
+  static constexpr std::size_t kSize = Count;
+  static constexpr std::size_t kFloats = (Count * sizeof(T) + sizeof(float) - 1) / sizeof(float);
+
+  T* data = nullptr;
+  bool ready = false;
+};
+
 // 64-byte-aligned, zero-initialised float storage (one cache line, one AVX-512 register).
 inline constexpr std::size_t kAlignment = 64;
 inline constexpr std::size_t kFloatsPerLine = kAlignment / sizeof(float);
@@ -110,6 +125,10 @@ class NamedVisitor {
   [[nodiscard]] std::string name(std::string_view leaf) const {
     return prefix_.empty() ? std::string(leaf) : prefix_ + '.' + std::string(leaf);
   }
+  // Weights list derived data with v.derived(name, d, build): most visitors (init, checkpoints,
+  // counts) skip it; the ones below bind, build or drop it.
+  template <class T, std::size_t C, class Build>
+  void derived(std::string_view /*leaf*/, Derived<T, C>& /*d*/, Build&& /*build*/) {}
 
  private:
   std::string prefix_;
@@ -122,6 +141,10 @@ struct CountFloats : NamedVisitor {
   void tensor(std::string_view /*name*/, Tensor<E...>& t, Init /*init*/) {
     floats += round_up(t.kSize, kFloatsPerLine);
   }
+  template <class T, std::size_t C, class Build>
+  void derived(std::string_view /*name*/, Derived<T, C>& /*d*/, Build&& /*build*/) {
+    floats += round_up(Derived<T, C>::kFloats, kFloatsPerLine);
+  }
 };
 
 // Pass 2 of binding: points every view into the arena.
@@ -131,6 +154,32 @@ struct BindViews : NamedVisitor {
   void tensor(std::string_view /*name*/, Tensor<E...>& t, Init /*init*/) {
     t.data = next;
     next += round_up(t.kSize, kFloatsPerLine);
+  }
+  template <class T, std::size_t C, class Build>
+  void derived(std::string_view /*name*/, Derived<T, C>& d, Build&& /*build*/) {
+    // The arena's bytes are only ever accessed as T here (never as float), and its storage comes
+    // from operator new, which implicitly creates T objects for such use.
+    d.data = reinterpret_cast<T*>(next);
+    next += round_up(Derived<T, C>::kFloats, kFloatsPerLine);
+  }
+};
+
+struct BuildDerived : NamedVisitor {
+  template <std::size_t... E>
+  void tensor(std::string_view /*name*/, Tensor<E...>& /*t*/, Init /*init*/) {}
+  template <class T, std::size_t C, class Build>
+  void derived(std::string_view /*name*/, Derived<T, C>& d, Build&& build) {
+    build();
+    d.ready = true;
+  }
+};
+
+struct DropDerived : NamedVisitor {
+  template <std::size_t... E>
+  void tensor(std::string_view /*name*/, Tensor<E...>& /*t*/, Init /*init*/) {}
+  template <class T, std::size_t C, class Build>
+  void derived(std::string_view /*name*/, Derived<T, C>& d, Build&& /*build*/) {
+    d.ready = false;
   }
 };
 
@@ -154,6 +203,17 @@ class Owned {
   Owned(Owned&&) noexcept = default;  // the arena moves with its views
   Owned& operator=(Owned&&) noexcept = default;
   ~Owned() = default;
+
+  // Builds every layer's derived data from the current weights (call after writing them).
+  void prepare() {
+    detail::BuildDerived build;
+    weights_.visit(build);
+  }
+  // Marks derived data stale: layers fall back to their exact paths until prepare().
+  void drop_derived() {
+    detail::DropDerived drop;
+    weights_.visit(drop);
+  }
 
   [[nodiscard]] W& get() { return weights_; }
   [[nodiscard]] const W& get() const { return weights_; }

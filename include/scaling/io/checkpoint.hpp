@@ -121,6 +121,7 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
     file.read(*t, values);
   });
   views.visit(copy);
+  model.prepare();  // derived data (never in the file) from the loaded weights
 }
 
 // Loads `path` into `model`'s weights after checking the whole file against the model.

@@ -28,6 +28,17 @@ inline float dot_tail(const float* a, const float* b, float sum) {
   return sum;
 }
 
+// One row's W·x exactly as matvec and gemm compute it (one accumulator, then the tail), for
+// kernels that recompute a few rows and must agree with them bitwise.
+template <std::size_t N, class Arch>
+inline float row_dot(const float* w, const float* x) {
+  simd::Vec<Arch> a = simd::zero<Arch>();
+  for (std::size_t c = 0; c < kFullVectors<N, Arch>; c += simd::kWidth<Arch>) {
+    a = simd::fma(simd::load<Arch>(w + c), simd::load<Arch>(x + c), a);
+  }
+  return dot_tail<N, Arch>(w, x, simd::reduce_add(a));
+}
+
 template <Write W>
 inline void write(float* y, float value) {
   if constexpr (W == Write::kStore) {

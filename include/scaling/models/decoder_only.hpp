@@ -61,9 +61,20 @@ class DecoderOnly {
   };
 
   DecoderOnly() = default;  // all weights zero, to be loaded
-  explicit DecoderOnly(std::uint64_t seed) { init_random(weights_.get(), seed); }
+  explicit DecoderOnly(std::uint64_t seed) {
+    init_random(weights_.get(), seed);
+    weights_.prepare();
+  }
 
-  [[nodiscard]] Weights& weights() { return weights_.get(); }
+  // Mutable access marks the layers' derived data (Sparse FF's bf16 controller copy) stale, so a
+  // write through it can never leave decode reading old values; decode then takes the exact fp32
+  // paths (same results, slower) until prepare(). The constructor and load_checkpoint prepare.
+  [[nodiscard]] Weights& weights() {
+    weights_.drop_derived();
+    return weights_.get();
+  }
+  // Rebuilds derived data from the current weights. Not while any State decodes with this model.
+  void prepare() { weights_.prepare(); }
   [[nodiscard]] const Weights& weights() const { return weights_.get(); }
   [[nodiscard]] std::size_t weight_bytes() const { return weights_.arena_bytes(); }
   [[nodiscard]] State new_state() const { return State{}; }
