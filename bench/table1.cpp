@@ -45,31 +45,47 @@ constexpr std::size_t kLayers = 24;
 // ---------------------------------------------------------------------------------------------
 // Bytes of weights one decode step reads.
 
+// Weight bytes a step touches, counted in fp32 (as the bandwidth limits are) and as decode
+// actually reads them: Sparse FF reads its controller's C2 from a bf16 copy (kernels/screen.hpp),
+// plus one float per block, and a few fp32 rows of C2 where the bf16 logits cannot decide (about
+// one block in six; not counted).
+struct Bytes {
+  double fp32 = 0.0;
+  double read = 0.0;
+};
+
 // A block reads all its weights but the cross-attention K/V projections (encode() runs them once
 // per input) and, with Sparse FF, only the chosen rows of W1 and W2.
 template <class Block>
-double block_bytes() {
+Bytes block_bytes() {
   typename Block::Weights w;  // views only: nothing is allocated
   double params = static_cast<double>(count_params(w));
   if constexpr (requires { w.cross.k.w; }) {
     params -= static_cast<double>(count_params(w.cross.k) + count_params(w.cross.v));
   }
+  double read = params * sizeof(float);
   using Ff = typename Block::FeedForward;
   if constexpr (requires { Ff::kBlocks; }) {
     constexpr std::size_t kDModel = decltype(w.ff.in)::kShape[2];
     params -= static_cast<double>(w.ff.in.kSize + w.ff.out.kSize - 2 * Ff::kBlocks * kDModel);
+    read = params * sizeof(float) - static_cast<double>(w.ff.controller_out.kSize) * 2.0 +
+           static_cast<double>(Ff::kBlocks) * sizeof(float);
   }
-  return params * sizeof(float);
+  return {params * sizeof(float), read};
 }
 
 // A token: one embedding row and one position row, the decoder blocks, final norm, logits.
 template <class Model>
-double token_bytes() {
+Bytes token_bytes() {
   typename Model::Weights w;
-  const double rest = static_cast<double>(count_params(w.decoder.final_norm) + count_params(w.logits) +
-                                          2 * Model::kDims.d_model);
-  return rest * sizeof(float) + static_cast<double>(Model::kDecoderLayers) * block_bytes<typename Model::BlockType>();
+  const double rest = sizeof(float) * static_cast<double>(count_params(w.decoder.final_norm) +
+                                                          count_params(w.logits) + 2 * Model::kDims.d_model);
+  const Bytes block = block_bytes<typename Model::BlockType>();
+  const auto layers = static_cast<double>(Model::kDecoderLayers);
+  return {rest + layers * block.fp32, rest + layers * block.read};
 }
+
+Bytes times(double n, Bytes b) { return {n * b.fp32, n * b.read}; }
 
 // ---------------------------------------------------------------------------------------------
 // Weights: an 800M model is 3.1-3.6 GB, a 17B block 5.5-6.2 GB. At most two sets are alive at a
@@ -203,15 +219,14 @@ std::array<double, sizeof...(Loops)> alternate(benchmark::State& state, Loops&..
 }
 
 void set_pair_counters(benchmark::State& state, const std::string& prefix, double variant_s,
-                       double baseline_s, double variant_bytes, double baseline_bytes, double units,
-                       double probe) {
+                       double baseline_s, Bytes variant, Bytes baseline, double units, double probe) {
   state.counters[prefix + "ms"] = variant_s / units * 1e3;
   state.counters[prefix + "base_ms"] = baseline_s / units * 1e3;
   state.counters[prefix + "speedup"] = baseline_s / variant_s;
-  state.counters[prefix + "MB"] = variant_bytes / units * 1e-6;
-  state.counters[prefix + "limit"] = baseline_bytes / variant_bytes;
-  state.counters[prefix + "of_probe"] = variant_bytes / variant_s / probe;
-  state.counters[prefix + "base_of_probe"] = baseline_bytes / baseline_s / probe;
+  state.counters[prefix + "MB"] = variant.read / units * 1e-6;
+  state.counters[prefix + "limit"] = baseline.fp32 / variant.fp32;
+  state.counters[prefix + "of_probe"] = variant.read / variant_s / probe;
+  state.counters[prefix + "base_of_probe"] = baseline.read / baseline_s / probe;
 }
 
 // 800M encoder–decoder: a token through the whole model and through its 24 decoder blocks alone,
@@ -232,8 +247,8 @@ void BM_Model800M(benchmark::State& state) {
   const double rate = probe.finish();
   state.counters["probe_GB/s"] = rate * 1e-9;
   set_pair_counters(state, "token_", t[1], t[0], token_bytes<Model>(), token_bytes<Base>(), 1, rate);
-  set_pair_counters(state, "block_", t[3], t[2], kLayers * block_bytes<typename Model::BlockType>(),
-                    kLayers * block_bytes<typename Base::BlockType>(), kLayers, rate);
+  set_pair_counters(state, "block_", t[3], t[2], times(kLayers, block_bytes<typename Model::BlockType>()),
+                    times(kLayers, block_bytes<typename Base::BlockType>()), kLayers, rate);
 }
 
 // Blocks alone: Copies distinct blocks of the variant against BaseCopies of the baseline.
@@ -251,7 +266,8 @@ void BM_Blocks(benchmark::State& state) {
   state.counters["probe_GB/s"] = rate * 1e-9;
   // Per block: each loop step runs all its copies.
   set_pair_counters(state, "block_", t[1] / Copies * BaseCopies, t[0],
-                    BaseCopies * block_bytes<Block>(), BaseCopies * block_bytes<Base>(), BaseCopies, rate);
+                    times(BaseCopies, block_bytes<Block>()), times(BaseCopies, block_bytes<Base>()), BaseCopies,
+                    rate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,9 +466,10 @@ std::string header(int argc, char** argv) {
     << " hardware threads. Times are medians over tokens (and over repetitions, if any); each\n"
        "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
-       "baseline / of the variant (fp32); \"of probe\" = the variant's bytes / time / the read\n"
-       "bandwidth probe of the same run. The baseline's own row (timed against itself) shows the\n"
-       "noise of this shared machine. How to read it: docs/benchmarks.md.\n";
+       "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
+       "FF's C2 from its bf16 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
+       "of the same run. The baseline's own row (timed against itself) shows the noise of this\n"
+       "shared machine. How to read it: docs/benchmarks.md.\n";
   return h.str();
 }
 
