@@ -75,7 +75,7 @@ void screen_block_norms(const float* w, std::size_t blocks, std::size_t n, float
     for (std::size_t j = 0; j < n; ++j) {
       double sq = 0.0;
       for (std::size_t l = 0; l < R; ++l) {
-        const double c = w[(i * n + j) * R + l];
+        const auto c = static_cast<double>(w[(i * n + j) * R + l]);
         sq += c * c;
       }
       const double norm = std::sqrt(sq);
