@@ -62,12 +62,7 @@ void matvec_rows(const float* w, const float* x, const float* b, float* y, Range
     detail::write<Mode>(y + r3, b != nullptr ? s3 + b[r3] : s3);
   }
   for (std::size_t r = rows.begin + kRowBlock * quarter; r < rows.end; ++r) {  // at most 3 left
-    const float* wr = w + r * Cols;
-    V a = simd::zero<Arch>();
-    for (std::size_t c = 0; c < kFull; c += kW) {
-      a = simd::fma(simd::load<Arch>(wr + c), simd::load<Arch>(x + c), a);
-    }
-    const float s = detail::dot_tail<Cols, Arch>(wr, x, simd::reduce_add(a));
+    const float s = detail::row_dot<Cols, Arch>(w + r * Cols, x);
     detail::write<Mode>(y + r, b != nullptr ? s + b[r] : s);
   }
 }
