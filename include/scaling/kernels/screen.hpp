@@ -8,9 +8,10 @@
 //
 // The bound (Higham, Accuracy and Stability of Numerical Algorithms, section 3.1): the fp32 logit
 // s_j = fl(Σ_l c_jl u_l + b_j) and the screened one s̃_j = fl(Σ_l c̃_jl u_l + b_j), c̃ = bf16(c)
-// rounded to nearest (8 significant bits: |c̃ − c| ≤ 2⁻⁸|c|), are sums of n = R + 1 terms; in any order each is within
-// γ_n (Σ_l |c_jl u_l| + |b_j|) of its exact value, γ_n = n·2⁻²⁴ / (1 − n·2⁻²⁴) (a separate
-// multiply and add, as on SSE2, stays within γ_{n+1}). With Σ_l |c_jl u_l| ≤ ‖c_j‖₂ ‖u‖₂:
+// rounded to nearest (8 significant bits: |c̃ − c| ≤ 2⁻⁸|c|), are sums of R + 1 terms; in any
+// order each is within γ (Σ_l |c_jl u_l| + |b_j|) of its exact value, γ = n·2⁻²⁴ / (1 − n·2⁻²⁴)
+// with n = R + 2 (one more rounding than terms covers a separate multiply and add, as on SSE2).
+// With Σ_l |c_jl u_l| ≤ ‖c_j‖₂ ‖u‖₂:
 //   |s̃_j − s_j| ≤ (2⁻⁸ + 2.01 γ) ‖c_j‖₂ ‖u‖₂ + 2γ |b_j| + (R + 2)(2⁻¹³⁴ ‖u‖₂ + 2⁻¹⁴⁸) =: δ
 // (the last term covers subnormals, where errors are absolute). A unit with s̃_j < max s̃ − 2δ is
 // strictly below the fp32 maximum, so it can neither be it nor tie with it. Per block, δ uses the
@@ -18,7 +19,7 @@
 // 1%. A block whose screened logits are not all finite, or whose δ is huge (1e30), is computed
 // entirely in fp32: that keeps NaN and infinity handling exactly block_argmax's.
 //
-// With random weights at the 800M shape (R = 96, N = 64) about one block in ten has a second
+// With random weights at the 800M shape (R = 96, N = 64) about one block in six has a second
 // candidate; such a block reads one or two 384-byte fp32 rows more.
 
 #include <bit>
