@@ -13,6 +13,7 @@
 
 #include "scaling/core/bandwidth.hpp"
 #include "scaling/core/threads.hpp"
+#include "scaling/simd/ops.hpp"
 
 namespace scaling::bench {
 
@@ -34,6 +35,40 @@ class ProbeAround {
   ThreadPool pool_;
   double before_;
 };
+
+// The fp32 multiply-add rate of the pool's team in multiply-adds/s: the compute roofline, as the
+// read probe is the memory one. Each member runs 12 independent FMA chains of full vectors (two
+// FMA pipes × 4 cycles of latency need at least 8 in flight), for about 4 ms per pass; the median
+// of `passes` passes after one warm-up.
+inline double measure_fma_rate(ThreadPool& pool, int passes = 5) {
+  using A = simd::DefaultArch;
+  constexpr std::size_t kChains = 12;
+  constexpr std::size_t kIterations = std::size_t{1} << 18;
+  std::vector<float> sums(pool.size());
+  std::vector<double> rates;
+  for (int pass = 0; pass <= passes; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.run([&](const Team& team) {
+      simd::Vec<A> acc[kChains];
+      for (std::size_t c = 0; c < kChains; ++c) acc[c] = simd::broadcast<A>(static_cast<float>(c));
+      const simd::Vec<A> scale = simd::broadcast<A>(0.999F);
+      const simd::Vec<A> add = simd::broadcast<A>(1e-3F);
+      for (std::size_t i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 12  // unrolled, the chains live in registers
+        for (auto& a : acc) a = simd::fma(a, scale, add);
+      }
+      simd::Vec<A> total = acc[0];
+      for (std::size_t c = 1; c < kChains; ++c) total = total + acc[c];
+      sums[team.id()] = simd::reduce_add(total);
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (pass > 0) rates.push_back(static_cast<double>(pool.size() * kIterations * kChains * simd::kWidth<A>) / s);
+  }
+  volatile float sink = sums[0];  // keeps the chains from being optimised away
+  static_cast<void>(sink);
+  std::nth_element(rates.begin(), rates.begin() + static_cast<std::ptrdiff_t>(rates.size() / 2), rates.end());
+  return rates[rates.size() / 2];
+}
 
 // Per-iteration wall times, for medians: on a shared machine a few iterations are hit by other
 // tenants, which moves the mean Google Benchmark reports but not the median.

@@ -12,6 +12,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -43,21 +44,52 @@ constexpr std::size_t kMaxTimedPosition = 64;  // then the sequence restarts, ou
 constexpr std::size_t kLayers = 24;
 
 // ---------------------------------------------------------------------------------------------
-// Bytes of weights one decode step reads.
+// What one decode step costs: the weight bytes it reads and the multiply-adds it does.
 
 // Weight bytes a step touches, counted in fp32 (as the bandwidth limits are) and as decode
 // actually reads them: Sparse FF reads its controller's C2 from a bf16 copy (kernels/screen.hpp),
 // plus one float per block, and a few fp32 rows of C2 where the bf16 logits cannot decide (about
-// one block in six; not counted).
-struct Bytes {
+// one block in six; not counted). And the step's fp32 multiply-adds with the weights; those with
+// the KV cache (2 · d_model per position and attention layer, under 3% of any row here) are not
+// counted, nor are its bytes.
+struct Cost {
   double fp32 = 0.0;
   double read = 0.0;
+  double macs = 0.0;
+};
+
+Cost times(double n, Cost c) { return {n * c.fp32, n * c.read, n * c.macs}; }
+
+// A weight read does one multiply-add per token, except in the layers of Sparse QKV and the sparse
+// loss, whose weights serve several modules: the multiplicative layer's E (d_in, d_out / S) all S
+// modules, after S · d_in products x ⊙ D; a convolution's kernel (Kl, Ks, M, U) every module of
+// its input row (d_model = S · M wide), less the taps that fall on the zero padding at the ends.
+// This counts those extra multiply-adds; the names are those the layers' visit() gives.
+struct WeightReuse : detail::NamedVisitor {
+  std::size_t d_model = 0;
+  std::size_t modules = 1;  // S of the multiplicative layer visited last (its "d" comes before "e")
+  double extra = 0.0;
+  template <std::size_t... E>
+  void tensor(std::string_view leaf, Tensor<E...>& t, Init /*init*/) {
+    constexpr auto shape = Tensor<E...>::kShape;
+    if constexpr (shape.size() == 2) {
+      if (leaf == "d") modules = shape[0];
+      if (leaf == "e") extra += static_cast<double>((modules - 1) * t.kSize);
+    } else if constexpr (shape.size() == 4) {
+      if (leaf == "kernel") {
+        const std::size_t s = d_model / shape[2];
+        const std::size_t ks = shape[1];
+        const std::size_t taps = ks * s - (ks * ks - 1) / 4;  // (module, module tap) pairs inside
+        extra += static_cast<double>(t.kSize / ks * taps - t.kSize);
+      }
+    }
+  }
 };
 
 // A block reads all its weights but the cross-attention K/V projections (encode() runs them once
 // per input) and, with Sparse FF, only the chosen rows of W1 and W2.
-template <class Block>
-Bytes block_bytes() {
+template <class Block, Dims D>
+Cost block_cost() {
   typename Block::Weights w;  // views only: nothing is allocated
   double params = static_cast<double>(count_params(w));
   if constexpr (requires { w.cross.k.w; }) {
@@ -71,21 +103,25 @@ Bytes block_bytes() {
     read = params * sizeof(float) - static_cast<double>(w.ff.controller_out.kSize) * 2.0 +
            static_cast<double>(Ff::kBlocks) * sizeof(float);
   }
-  return {params * sizeof(float), read};
+  WeightReuse reuse;
+  reuse.d_model = D.d_model;
+  w.visit(reuse);
+  return {params * sizeof(float), read, params + reuse.extra};
 }
 
 // A token: one embedding row and one position row, the decoder blocks, final norm, logits.
 template <class Model>
-Bytes token_bytes() {
+Cost token_cost() {
   typename Model::Weights w;
-  const double rest = sizeof(float) * static_cast<double>(count_params(w.decoder.final_norm) +
-                                                          count_params(w.logits) + 2 * Model::kDims.d_model);
-  const Bytes block = block_bytes<typename Model::BlockType>();
-  const auto layers = static_cast<double>(Model::kDecoderLayers);
-  return {rest + layers * block.fp32, rest + layers * block.read};
+  const double rest = static_cast<double>(count_params(w.decoder.final_norm) + count_params(w.logits) +
+                                          2 * Model::kDims.d_model);
+  WeightReuse reuse;
+  reuse.d_model = Model::kDims.d_model;
+  w.logits.visit(reuse);
+  const Cost blocks = times(static_cast<double>(Model::kDecoderLayers),
+                            block_cost<typename Model::BlockType, Model::kDims>());
+  return {sizeof(float) * rest + blocks.fp32, sizeof(float) * rest + blocks.read, rest + reuse.extra + blocks.macs};
 }
-
-Bytes times(double n, Bytes b) { return {n * b.fp32, n * b.read}; }
 
 // ---------------------------------------------------------------------------------------------
 // Weights: an 800M model is 3.1-3.6 GB, a 17B block 5.5-6.2 GB. At most two sets are alive at a
@@ -218,15 +254,43 @@ std::array<double, sizeof...(Loops)> alternate(benchmark::State& state, Loops&..
   return medians;
 }
 
+// The two rooflines of this machine, each measured on the run's thread count right before and
+// right after its timed loop (the mean of the two): read bandwidth (bytes/s) and fp32
+// multiply-adds/s.
+class Probes {
+ public:
+  explicit Probes(ThreadPool& pool) : pool_(pool), read_(pool.size()), fma_(bench::measure_fma_rate(pool)) {}
+  void finish() {
+    bandwidth = read_.finish();
+    fma = 0.5 * (fma_ + bench::measure_fma_rate(pool_));
+  }
+  double bandwidth = 0.0;
+  double fma = 0.0;
+
+ private:
+  ThreadPool& pool_;
+  bench::ProbeAround read_;
+  double fma_;
+};
+
+// "of roofline" = the shortest time the probes allow, max(bytes / bandwidth, multiply-adds / FMA
+// rate), over the time measured.
 void set_pair_counters(benchmark::State& state, const std::string& prefix, double variant_s,
-                       double baseline_s, Bytes variant, Bytes baseline, double units, double probe) {
+                       double baseline_s, Cost variant, Cost baseline, double units, const Probes& probes) {
   state.counters[prefix + "ms"] = variant_s / units * 1e3;
   state.counters[prefix + "base_ms"] = baseline_s / units * 1e3;
   state.counters[prefix + "speedup"] = baseline_s / variant_s;
   state.counters[prefix + "MB"] = variant.read / units * 1e-6;
+  state.counters[prefix + "Mmacs"] = variant.macs / units * 1e-6;
   state.counters[prefix + "limit"] = baseline.fp32 / variant.fp32;
-  state.counters[prefix + "of_probe"] = variant.read / variant_s / probe;
-  state.counters[prefix + "base_of_probe"] = baseline.read / baseline_s / probe;
+  state.counters[prefix + "of_probe"] = variant.read / variant_s / probes.bandwidth;
+  state.counters[prefix + "base_of_probe"] = baseline.read / baseline_s / probes.bandwidth;
+  state.counters[prefix + "of_compute"] = variant.macs / variant_s / probes.fma;
+}
+
+void set_probe_counters(benchmark::State& state, const Probes& probes) {
+  state.counters["probe_GB/s"] = probes.bandwidth * 1e-9;
+  state.counters["fma_probe_G/s"] = probes.fma * 1e-9;
 }
 
 // 800M encoder–decoder: a token through the whole model and through its 24 decoder blocks alone,
@@ -242,13 +306,14 @@ void BM_Model800M(benchmark::State& state) {
   TokenLoop<Model> var_token(var, pool);
   BlockLoop<typename Base::BlockType, Base::kDims, kLayers> base_blocks(base.weights().decoder.layers, pool);
   BlockLoop<typename Model::BlockType, Model::kDims, kLayers> var_blocks(var.weights().decoder.layers, pool);
-  bench::ProbeAround probe(threads);
+  Probes probes(pool);
   const auto t = alternate(state, base_token, var_token, base_blocks, var_blocks);
-  const double rate = probe.finish();
-  state.counters["probe_GB/s"] = rate * 1e-9;
-  set_pair_counters(state, "token_", t[1], t[0], token_bytes<Model>(), token_bytes<Base>(), 1, rate);
-  set_pair_counters(state, "block_", t[3], t[2], times(kLayers, block_bytes<typename Model::BlockType>()),
-                    times(kLayers, block_bytes<typename Base::BlockType>()), kLayers, rate);
+  probes.finish();
+  set_probe_counters(state, probes);
+  set_pair_counters(state, "token_", t[1], t[0], token_cost<Model>(), token_cost<Base>(), 1, probes);
+  set_pair_counters(state, "block_", t[3], t[2],
+                    times(kLayers, block_cost<typename Model::BlockType, Model::kDims>()),
+                    times(kLayers, block_cost<typename Base::BlockType, Base::kDims>()), kLayers, probes);
 }
 
 // Blocks alone: Copies distinct blocks of the variant against BaseCopies of the baseline.
@@ -260,14 +325,13 @@ void BM_Blocks(benchmark::State& state) {
   ThreadPool pool(threads);
   BlockLoop<Base, BaseD, BaseCopies> base_loop(base, pool);
   BlockLoop<Block, D, Copies> var_loop(var, pool);
-  bench::ProbeAround probe(threads);
+  Probes probes(pool);
   const auto t = alternate(state, base_loop, var_loop);
-  const double rate = probe.finish();
-  state.counters["probe_GB/s"] = rate * 1e-9;
+  probes.finish();
+  set_probe_counters(state, probes);
   // Per block: each loop step runs all its copies.
-  set_pair_counters(state, "block_", t[1] / Copies * BaseCopies, t[0],
-                    times(BaseCopies, block_bytes<Block>()), times(BaseCopies, block_bytes<Base>()), BaseCopies,
-                    rate);
+  set_pair_counters(state, "block_", t[1] / Copies * BaseCopies, t[0], times(BaseCopies, block_cost<Block, D>()),
+                    times(BaseCopies, block_cost<Base, BaseD>()), BaseCopies, probes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,6 +477,35 @@ void write_chart_data(const std::map<std::string, Result>& results, std::ostream
   }
 }
 
+// Which roofline binds each sparse variant: the memory one (bytes read / the read probe) or the
+// compute one (fp32 multiply-adds / the FMA probe), per token for the whole 800M model and per
+// block otherwise. "of roofline" is the larger of the two fractions.
+void write_rooflines(const std::map<std::string, Result>& results, std::ostream& md) {
+  std::ostringstream body;
+  for (const auto& [bench, spec] : rows()) {
+    if (bench.ends_with("/dense")) continue;
+    const char* prefix = std::string(spec.group) == "800M" ? "token_" : "block_";
+    const auto counter = [&](const std::string& key, const char* name) {
+      return get(results, key, (std::string(prefix) + name).c_str());
+    };
+    for (unsigned threads : {1U, 2U}) {
+      const std::string key = bench + "/" + std::to_string(threads);
+      if (results.find(key) == results.end()) continue;
+      const double memory = counter(key, "of_probe");
+      const double compute = counter(key, "of_compute");
+      body << "| " << spec.group << ", " << spec.name << " | " << (prefix[0] == 't' ? "token" : "block") << " | "
+           << threads << " | " << fmt(counter(key, "MB"), "%.1f") << " | " << fmt(counter(key, "Mmacs"), "%.1f")
+           << " | " << fmt(memory, "%.2f") << " | " << fmt(compute, "%.2f") << " | "
+           << fmt(std::max(memory, compute), "%.2f") << " | " << (memory >= compute ? "memory" : "compute") << " |\n";
+    }
+  }
+  if (body.str().empty()) return;
+  md << "\n### Rooflines of the sparse variants\n\n"
+        "| row | per | threads | MB | M multiply-adds | of read probe | of FMA probe | of roofline | bound |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+     << body.str();
+}
+
 void write_table(const std::map<std::string, Result>& results, std::ostream& md) {
   const auto get = [&](const std::string& key, const char* c) { return ::get(results, key, c); };
   for (const char* group : {"800M", "800M decoder-only block", "17B block"}) {
@@ -451,6 +544,7 @@ void write_table(const std::map<std::string, Result>& results, std::ostream& md)
     }
     if (!any) md << "\n### " << group << "\n\nnot run\n";
   }
+  write_rooflines(results, md);
 }
 
 // What was run, when: the first lines of table1.md.
@@ -468,7 +562,8 @@ std::string header(int argc, char** argv) {
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
        "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
        "FF's C2 from its bf16 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
-       "of the same run. The baseline's own row (timed against itself) shows the noise of this\n"
+       "of the same run; \"of FMA probe\" = fp32 multiply-adds / time / the FMA rate probed in the\n"
+       "same run. The baseline's own row (timed against itself) shows the noise of this\n"
        "shared machine. How to read it: docs/benchmarks.md.\n";
   return h.str();
 }
