@@ -111,6 +111,13 @@ inline void load_bf16_pairs(const std::uint32_t* p, Vec<Arch>& lo, Vec<Arch>& hi
 // Read hint for data needed soon (gathered rows, the next block of a stream).
 inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
+// The same for the float `floats` past p, which may lie beyond the end of p's array (the next
+// rows of a stream near its end): the address is computed as an integer, since forming such a
+// pointer would be undefined, and a prefetch of any address is harmless.
+inline void prefetch_ahead(const float* p, std::size_t floats) {
+  prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float)));
+}
+
 // Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds
 // (a row of E or of a conv kernel, used by 4 modules), GCC otherwise folds the load into every
 // FMA as a memory operand: 20 loads per 16 FMAs, more than the load ports sustain (measured:
