@@ -3,12 +3,14 @@
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
 // fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape; and
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
-// shapes, the first against matvec over the same bytes of E.
+// shapes, the first against matvec over the same bytes of E; and Sparse QKV's convolution
+// (local_conv/…) at the 800M and 17B shapes.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -18,6 +20,7 @@
 #include "scaling/core/init.hpp"
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
+#include "scaling/kernels/local_conv.hpp"
 #include "scaling/kernels/matvec.hpp"
 #include "scaling/kernels/multiplicative.hpp"
 #include "scaling/kernels/screen.hpp"
@@ -209,6 +212,26 @@ BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x
 BENCHMARK(BM_Matvec<1024, 8000>)->Name("matvec/scaling/1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<16, 1024, 64>)->Name("multiplicative/sparse-qkv/16x1024x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<64, 9216, 144>)->Name("multiplicative/17b-qkv/64x9216x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+
+// Sparse QKV's locally-connected convolution over S modules of M features (kernel (Kl, Ks, M, U),
+// read from DRAM, round robin as E above): the 800M block's Q/K (S 16, M = U = 64) and the 17B
+// block's (S 64, M = U = 144), both with Ks 3 and Kl 3. Counters as for the multiplicative layer,
+// for the kernel's bytes; GMAC/s counts the taps that fall on the zero padding too.
+template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl>
+void BM_LocalConv(benchmark::State& state) {
+  auto& w = working<Kl * Ks * M, U>();  // the kernels
+  std::vector<float> rows(Kl * S * M, 0.25F);
+  std::array<const float*, Kl> row_ptrs{};
+  for (std::size_t l = 0; l < Kl; ++l) row_ptrs[l] = rows.data() + l * S * M;
+  std::vector<float> b(U, 0.1F);
+  std::vector<float> y(S * U);
+  const double median = time_products(state, w, Working<Kl * Ks * M, U>::kBytes, [&](const Team& team, const float* k, std::size_t) {
+    kernels::local_conv<S, M, U, Ks, Kl>(row_ptrs.data(), k, b.data(), y.data(), team.split(S));
+  }, [] {});
+  state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * Kl * Ks * M * U) / median * 1e-9;
+}
+BENCHMARK(BM_LocalConv<16, 64, 64, 3, 3>)->Name("local_conv/sparse-qkv/16x64x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_LocalConv<64, 144, 144, 3, 3>)->Name("local_conv/17b-qkv/64x144x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 #ifdef SCALING_HAVE_EIGEN
 // Eigen's matrix–vector product is single-threaded.

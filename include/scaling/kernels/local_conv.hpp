@@ -29,10 +29,11 @@ inline constexpr std::array<float, M> kZeroModule{};
 // one tap (l, j) of the kernel: y += the tap's M×U block times the input modules it sees. The
 // first tap starts from zero, the last adds the bias; between taps the sums wait in y (storing a
 // float does not change it, so the sum is the same fused multiply-add chain over (l, j, c)).
+// With prefetch_next, the tile also prefetches its columns of the next tap's block, row for row.
 template <std::size_t Mods, std::size_t Vecs, std::size_t S, std::size_t M, std::size_t U,
           std::size_t Ks, std::size_t Kl, class Arch>
 inline void local_conv_tile(const float* const* rows, const float* k, const float* b, float* y,
-                            std::size_t s0, std::size_t n0, std::size_t l, std::size_t j) {
+                            std::size_t s0, std::size_t n0, std::size_t l, std::size_t j, bool prefetch_next) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kPad = (Ks - 1) / 2;
@@ -51,6 +52,9 @@ inline void local_conv_tile(const float* const* rows, const float* k, const floa
   }
   const float* tap = k + (l * Ks + j) * M * U + n0;
   for (std::size_t c = 0; c < M; ++c) {
+    if (prefetch_next) {
+      for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch(tap + M * U + c * U + v * kW);
+    }
     V kv[Vecs];
     for (std::size_t v = 0; v < Vecs; ++v) {
       kv[v] = simd::load<Arch>(tap + c * U + v * kW);
@@ -93,7 +97,7 @@ inline void local_conv_tail(const float* const* rows, const float* k, const floa
 template <std::size_t Mods, std::size_t S, std::size_t M, std::size_t U, std::size_t Ks,
           std::size_t Kl, class Arch>
 inline void local_conv_modules(const float* const* rows, const float* k, const float* b, float* y,
-                               std::size_t s0, std::size_t l, std::size_t j) {
+                               std::size_t s0, std::size_t l, std::size_t j, bool prefetch_next) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kVecs = U / kW;
   constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of K
@@ -102,13 +106,13 @@ inline void local_conv_modules(const float* const* rows, const float* k, const f
   // multiplicative layer (MultiplicativeItems::kWideLast).
   constexpr bool kWideLast = kVecs % kTileVecs == 1 && kFullTiles > 0 && kW == 16;
   for (std::size_t t = 0; t + (kWideLast ? 1 : 0) < kFullTiles; ++t) {
-    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW, l, j);
+    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW, l, j, prefetch_next);
   }
   if constexpr (kWideLast) {
-    local_conv_tile<Mods, kTileVecs + 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (kFullTiles - 1) * kTileVecs * kW, l, j);
+    local_conv_tile<Mods, kTileVecs + 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (kFullTiles - 1) * kTileVecs * kW, l, j, prefetch_next);
   } else {
     for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
-      local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j);
+      local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next);
     }
   }
   if (l + 1 == Kl && j + 1 == Ks) {
@@ -130,14 +134,19 @@ void local_conv(const float* const* rows, const float* k, const float* b, float*
   const std::size_t count = end - begin;
   const std::size_t quads = count / 4;
   // Tap by tap, each for all modules: a tap's M×U block of K is read from memory once and used by
-  // every module while it is in L1, and the prefetcher streams the next tap meanwhile.
+  // every module while it is in L1 (17B: in L2). The member's first modules of each tap prefetch
+  // the next tap's block, spread over their rows, which the hardware prefetcher does not fetch
+  // early enough: 800M (M = U = 64, K from DRAM), 1 thread, 10.7 → 7.4 µs per convolution; 17B
+  // (M = U = 144) 133 → 126 µs (bench_kernels local_conv/…, alternating builds; prefetching 16 or
+  // 64 rows ahead from every module group instead did less at 800M and slowed 17B).
   for (std::size_t l = 0; l < Kl; ++l) {
     for (std::size_t j = 0; j < Ks; ++j) {
+      const bool last_tap = l + 1 == Kl && j + 1 == Ks;
       for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
-        detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q, l, j);
+        detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q, l, j, q == 0 && !last_tap);
       }
       for (std::size_t m = 4 * quads; m < count && m < S; ++m) {
-        detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j);
+        detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j, m == 0 && !last_tap);
       }
     }
   }
