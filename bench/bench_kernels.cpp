@@ -1,9 +1,9 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
 // probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes;
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
-// fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape; and
+// fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
-// shapes, the first against matvec over the same bytes of E; and Sparse QKV's convolution
+// shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse QKV's convolution
 // (local_conv/…) at the 800M and 17B shapes.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -191,20 +191,20 @@ void BM_Controller(benchmark::State& state) {
 BENCHMARK(BM_Controller<Controller::kFp32>)->Name("controller/fp32/6144x96")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Controller<Controller::kScreen>)->Name("controller/screen/6144x96")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
-// The multiplicative layer y = FactoredDense(x) with E: (In, M) read from DRAM, S modules: 800M's
-// sparse loss layer (S 4, E 1024 × 8000), its Sparse QKV's (S 16, E 1024 × 64, plus the
-// S × M outputs it shares with other layers) and the 17B block's (S 64, E 9216 × 144).
-// `matvec/…` on Working<In, M> reads the same bytes.
-// Counters: GB/s and of_probe for E's bytes, and G multiply-adds/s (GMAC/s).
+// The multiplicative layer y = FactoredDense(x) with D: (S, In) and E: (In, M) read from DRAM, as
+// in a model: 800M's sparse loss layer (S 4, E 1024 × 8000), its Sparse QKV's (S 16, E 1024 × 64,
+// plus the S × M outputs it shares with other layers) and the 17B block's (S 64, D 64 × 9216 =
+// 2.4 MB, E 9216 × 144). `matvec/…` on Working<In, M> reads the bytes of E.
+// Counters: GB/s and of_probe for the bytes of D and E, and G multiply-adds/s (GMAC/s).
 template <std::size_t S, std::size_t In, std::size_t M>
 void BM_Multiplicative(benchmark::State& state) {
-  auto& w = working<In, M>();  // the E matrices
-  std::vector<float> d(S * In, 0.5F);
-  std::vector<float> x(In, 0.25F);  // (w.x has M entries)
+  constexpr std::size_t kD = S * In;  // D, then E, in one "matrix" of the working set
+  auto& w = working<1, kD + In * M>();
+  std::vector<float> x(In, 0.25F);
   std::vector<float> b(S * M, 0.1F);
   std::vector<float> y(S * M);
-  const double median = time_products(state, w, Working<In, M>::kBytes, [&](const Team& team, const float* e, std::size_t) {
-    kernels::multiplicative<S, In, M>(team, d.data(), e, x.data(), b.data(), y.data());
+  const double median = time_products(state, w, Working<1, kD + In * M>::kBytes, [&](const Team& team, const float* de, std::size_t) {
+    kernels::multiplicative<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
   }, [] {});
   state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
 }

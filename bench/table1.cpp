@@ -273,8 +273,8 @@ class Probes {
   double fma_;
 };
 
-// "of roofline" = the shortest time the probes allow, max(bytes / bandwidth, multiply-adds / FMA
-// rate), over the time measured.
+// of_probe and of_compute: the fractions of the two rooflines the variant reaches, bytes read /
+// time / read bandwidth and multiply-adds / time / FMA rate.
 void set_pair_counters(benchmark::State& state, const std::string& prefix, double variant_s,
                        double baseline_s, Cost variant, Cost baseline, double units, const Probes& probes) {
   state.counters[prefix + "ms"] = variant_s / units * 1e3;
@@ -479,7 +479,8 @@ void write_chart_data(const std::map<std::string, Result>& results, std::ostream
 
 // Which roofline binds each sparse variant: the memory one (bytes read / the read probe) or the
 // compute one (fp32 multiply-adds / the FMA probe), per token for the whole 800M model and per
-// block otherwise. "of roofline" is the larger of the two fractions.
+// block otherwise. "of roofline" is the larger of the two fractions: the shortest time the probes
+// allow, max(bytes / bandwidth, multiply-adds / FMA rate), over the time measured.
 void write_rooflines(const std::map<std::string, Result>& results, std::ostream& md) {
   std::ostringstream body;
   for (const auto& [bench, spec] : rows()) {
