@@ -3,8 +3,8 @@
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
 // fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
-// shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse QKV's convolution
-// (local_conv/…) at the 800M and 17B shapes.
+// shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse
+// QKV's convolution (local_conv/…) at the 800M and 17B shapes.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
