@@ -504,9 +504,11 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial
   check_multiplicative<2, 300, 200>();  // one module group: rows streamed, the last block partial
   check_multiplicative<4, 37, 1000>();  // and columns that do not fill a vector
-  check_multiplicative<2, 50, 90>();    // 5 vectors (AVX-512): the last tile takes the fifth
-  check_multiplicative<6, 33, 144>();   // 9 vectors (17B's M): tiles of 4 and 5
-  check_multiplicative<8, 40, 150>();   // the same and a tail of 6 columns
+  check_multiplicative<6, 50, 90>();    // 5 vectors (AVX-512): the last tile takes the fifth
+  check_multiplicative<12, 33, 208>();  // 13 vectors (AVX-512): tiles of 4, 4 and 5
+  check_multiplicative<16, 33, 144>();  // 9 vectors (17B's M; AVX-512): 8 modules × 3 vectors
+  check_multiplicative<9, 40, 150>();   // the same, a module left over and a tail of 6 columns
+  check_multiplicative<6, 33, 144>();   // fewer modules than a tile of 8: rows streamed
 }
 
 // Every position of a random sequence of 5 rows, through the kernel one token at a time (rows
@@ -557,7 +559,9 @@ ARCH_CASE("local convolution equals the zero-padded VALID convolution") {
   check_local_conv<9, 7, 70, 5, 1>();   // ks 5: two modules of padding on each side
   check_local_conv<16, 64, 64, 3, 3>();
   check_local_conv<5, 6, 80, 3, 2>();   // 5 vectors of units (AVX-512): one tile of 5
-  check_local_conv<4, 9, 150, 3, 1>();  // 9 vectors and 6 units: tiles of 4 and 5, then the tail
+  check_local_conv<6, 5, 208, 3, 1>();  // 13 vectors (AVX-512): tiles of 4, 4 and 5
+  check_local_conv<16, 8, 48, 3, 3>();  // 3 vectors (AVX-512): 8 modules × 3 vectors
+  check_local_conv<10, 9, 150, 3, 2>(); // 9 vectors and 6 units: the same, 2 modules left, the tail
 }
 
 }  // namespace

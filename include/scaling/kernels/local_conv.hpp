@@ -4,17 +4,18 @@
 //   y[s·U + n] = b[n] + Σ_{l<Kl} Σ_{j<Ks} Σ_{c<M} rows[l][(s + j − P)·M + c] · K[l, j, c, n]
 // with P = (Ks − 1)/2, modules outside [0, S) reading zeros (zero padding, not wrap-around), and
 // rows[Kl − 1] the token's own row, rows[0] the oldest (causal over the sequence).
-// The kernel K (Kl·Ks·M·U floats) is shared by every module, so modules are taken 4 at a time
-// and one load of a K row feeds all 4, as in the multiplicative kernel; the loop runs tap by tap
-// over all modules so that each tap is read from memory once. The sum for each output
-// runs over (l, j, c) in order with one fused multiply-add chain, so splitting modules over a
-// team cannot change a result.
+// The kernel K (Kl·Ks·M·U floats) is shared by every module, so modules are taken 4 or 8 at a
+// time (ModuleTiles) and one load of a K row feeds all of them, as in the multiplicative kernel;
+// the loop runs tap by tap over all modules so that each tap is read from memory once. The sum
+// for each output runs over (l, j, c) in order with one fused multiply-add chain, so splitting
+// modules over a team cannot change a result.
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 
 #include "scaling/core/threads.hpp"
+#include "scaling/kernels/module_tiles.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling::kernels {
@@ -99,21 +100,16 @@ template <std::size_t Mods, std::size_t S, std::size_t M, std::size_t U, std::si
 inline void local_conv_modules(const float* const* rows, const float* k, const float* b, float* y,
                                std::size_t s0, std::size_t l, std::size_t j, bool prefetch_next) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  constexpr std::size_t kVecs = U / kW;
-  constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of K
-  constexpr std::size_t kFullTiles = kVecs / kTileVecs;
-  // One vector left over (17B: U = 144 is 9 vectors) joins the last tile, as in the
-  // multiplicative layer (MultiplicativeItems::kWideLast).
-  constexpr bool kWideLast = kVecs % kTileVecs == 1 && kFullTiles > 0 && kW == 16;
-  for (std::size_t t = 0; t + (kWideLast ? 1 : 0) < kFullTiles; ++t) {
-    local_conv_tile<Mods, kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * kTileVecs * kW, l, j, prefetch_next);
+  using Tiles = ModuleTiles<U, Arch>;
+  constexpr std::size_t kLastVecs = Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0);
+  for (std::size_t t = 0; t + 1 < Tiles::kFullTiles; ++t) {
+    local_conv_tile<Mods, Tiles::kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * Tiles::kTileVecs * kW, l, j, prefetch_next);
   }
-  if constexpr (kWideLast) {
-    local_conv_tile<Mods, kTileVecs + 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (kFullTiles - 1) * kTileVecs * kW, l, j, prefetch_next);
-  } else {
-    for (std::size_t v = kFullTiles * kTileVecs; v < kVecs; ++v) {
-      local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next);
-    }
+  if constexpr (Tiles::kFullTiles > 0) {
+    local_conv_tile<Mods, kLastVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next);
+  }
+  for (std::size_t v = Tiles::kFullTiles * Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0); v < Tiles::kVecs; ++v) {
+    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next);
   }
   if (l + 1 == Kl && j + 1 == Ks) {
     for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);
@@ -132,7 +128,8 @@ void local_conv(const float* const* rows, const float* k, const float* b, float*
   const std::size_t end = std::min(modules.end, S);
   const std::size_t begin = std::min(modules.begin, end);
   const std::size_t count = end - begin;
-  const std::size_t quads = count / 4;
+  constexpr std::size_t kMods = detail::ModuleTiles<U, Arch>::kMods;
+  const std::size_t groups = count / kMods;
   // Tap by tap, each for all modules: a tap's M×U block of K is read from memory once and used by
   // every module while it is in L1 (17B: in L2). The member's first modules of each tap prefetch
   // the next tap's block, spread over their rows, which the hardware prefetcher does not fetch
@@ -142,10 +139,10 @@ void local_conv(const float* const* rows, const float* k, const float* b, float*
   for (std::size_t l = 0; l < Kl; ++l) {
     for (std::size_t j = 0; j < Ks; ++j) {
       const bool last_tap = l + 1 == Kl && j + 1 == Ks;
-      for (std::size_t q = 0; q < quads && q < S / 4; ++q) {
-        detail::local_conv_modules<4, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + 4 * q, l, j, q == 0 && !last_tap);
+      for (std::size_t g = 0; g < groups && g < S / kMods; ++g) {
+        detail::local_conv_modules<kMods, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + kMods * g, l, j, g == 0 && !last_tap);
       }
-      for (std::size_t m = 4 * quads; m < count && m < S; ++m) {
+      for (std::size_t m = kMods * groups; m < count && m < S; ++m) {
         detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j, m == 0 && !last_tap);
       }
     }

@@ -3,15 +3,16 @@
 //   y[s·M + m] = Σ_i x[i] · D[s, i] · E[i, m] + b[s·M + m]      for S modules of M outputs
 // It has S·d_in + d_in·M weights instead of d_in·S·M, but still d_in·S·M multiply-adds: each
 // module multiplies x, scaled by its row of D, with the same E. Decode must therefore read E from
-// memory once per token, not once per module: modules are taken 4 at a time and, for each input
-// i, one load of E's row i feeds all 4 (and E stays in L2 for the next 4, see kChunk). The sum
-// for each output runs over i in order with one fused multiply-add chain, so splitting modules
-// over a team cannot change a result.
+// memory once per token, not once per module: modules are taken 4 or 8 at a time (ModuleTiles)
+// and, for each input i, one load of E's row i feeds all of them (and E stays in L2 for the next
+// group, see kChunk). The sum for each output runs over i in order with one fused multiply-add
+// chain, so splitting modules over a team cannot change a result.
 
 #include <algorithm>
 #include <cstddef>
 
 #include "scaling/core/threads.hpp"
+#include "scaling/kernels/module_tiles.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling::kernels {
@@ -25,11 +26,20 @@ namespace detail {
 // is the same fused multiply-add chain over i as without chunks.
 inline constexpr std::size_t kChunk = 256;
 
-// A tile reads 4 or 5 lines of each row of E (M·4 bytes apart), which the chunk brought into L2
+// A tile reads 3 to 5 lines of each row of E (M·4 bytes apart), which the chunk brought into L2
 // but not into L1; the tile prefetches the lines 16 rows ahead. 17B (M 144, E from DRAM, D warm),
 // 1 thread: 1.02 → 0.94 ms per product; 800M's Sparse QKV (M 64): 15.5 → 14.4 µs (bench_kernels
 // multiplicative/…, alternating builds; 8 or 32 rows ahead were no better).
 inline constexpr std::size_t kPrefetchRows = 16;
+
+// While a tile works on one chunk, it also prefetches rows of the next chunk of E into L2: the
+// Groups module groups take turns, group g taking the rows ≡ g (mod Groups). So the next chunk
+// arrives spread over the compute of this one, and the first group of a chunk no longer waits for
+// DRAM. 17B (E and D from DRAM), 1 thread: 0.92 → 0.80–0.82 ms per product; 800M Sparse QKV
+// 16.9–17.3 → 16.1–16.5 µs (bench_kernels multiplicative/…, alternating builds, 2026-11-29). On
+// a team, a member that runs a tile for only some groups prefetches only their rows (taking turns
+// among the member's own groups measured the same). Near the end of E it prefetches past it,
+// which is harmless (simd::prefetch_ahead).
 
 // z[k][j] = x[i0 + j] · D[s0 + k, i0 + j] for j < n: the chunk's inputs scaled by each module's
 // row of D, computed once per chunk so that the tile loads each as a broadcast. Each line of D
@@ -58,11 +68,14 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
 
 // Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
 // over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
-// adds the bias.
-template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, class Arch>
-inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e, const float* b,
-                                float* y, std::size_t s0, std::size_t m0, std::size_t i0,
-                                std::size_t n) {
+// adds the bias. Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's
+// accumulators to the stack once the next-chunk prefetch was added (17B: twice the time).
+template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std::size_t Groups,
+          class Arch>
+[[gnu::noinline]] inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e,
+                                                  const float* b, float* y, std::size_t s0,
+                                                  std::size_t m0, std::size_t i0, std::size_t n,
+                                                  std::size_t g) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   const bool first = i0 == 0;
@@ -74,8 +87,18 @@ inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e, 
     }
   }
   const float* row = e + i0 * M + m0;
+  const bool fetch_next = i0 + kChunk < In;
+  std::size_t ahead = (i0 + kChunk + g) * M + m0;  // the next chunk's row this group takes
+  std::size_t phase = 0;
   for (std::size_t j = 0; j < n; ++j, row += M) {
     for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch_ahead(row, kPrefetchRows * M + v * kW);
+    if (fetch_next) {
+      for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch_ahead_to_l2(e, ahead + v * kW);
+      if (++phase == Groups) {
+        phase = 0;
+        ahead += Groups * M;
+      }
+    }
     V ev[Vecs];
     for (std::size_t v = 0; v < Vecs; ++v) {
       ev[v] = simd::load<Arch>(row + v * kW);
@@ -105,59 +128,61 @@ inline void multiplicative_tail(const float* d, const float* e, const float* x, 
   }
 }
 
-// Work is cut into items of (column tile, group of 4 modules); a tile is 4 vectors of columns,
-// the last tile also takes the columns left over. Items are numbered tile-major, so a team splits
-// E's columns first (each member reads its own part of E, once) and modules only when E is a
-// single tile wide (Sparse QKV: M = 64 is one tile; the sparse loss layer: M = 8000 is 125).
+// Work is cut into items of (column tile, group of modules); tiles and groups are ModuleTiles'
+// (8 modules × 3 vectors where the vectors come in threes, else 4 × 4 with the last tile taking a
+// leftover vector). Items are numbered tile-major, so a team splits E's columns first (each member
+// reads its own part of E, once) and modules only when E is a single tile wide (Sparse QKV: M = 64
+// is one tile; the sparse loss layer: M = 8000 is 125).
 template <std::size_t S, std::size_t M, class Arch>
 struct MultiplicativeItems {
-  static constexpr std::size_t kTileVecs = 4;  // 4 modules × 4 vectors: 16 accumulators + 4 of E
-  static constexpr std::size_t kVecs = M / simd::kWidth<Arch>;
-  static constexpr std::size_t kFullTiles = kVecs / kTileVecs;
-  // One vector left over (17B: M = 144 is 9 vectors) joins the last tile, which then has 5: on
-  // its own it would be a tile of 4 accumulator chains, half the FMA rate, for a ninth of the
-  // work. Only with AVX-512's 32 registers (20 accumulators + 5 of E).
-  static constexpr bool kWideLast = kVecs % kTileVecs == 1 && kFullTiles > 0 && simd::kWidth<Arch> == 16;
-  static constexpr std::size_t kTiles =
-      kFullTiles + (!kWideLast && kFullTiles * kTileVecs * simd::kWidth<Arch> < M ? 1 : 0);
-  static constexpr std::size_t kGroups = (S + 3) / 4;
-  static constexpr std::size_t kCount = kTiles * kGroups;
+  using Tiles = ModuleTiles<M, Arch>;
+  static constexpr std::size_t kGroups = (S + Tiles::kMods - 1) / Tiles::kMods;
+  static constexpr std::size_t kCount = Tiles::kTiles * kGroups;
+  // Of the items [items.begin, items.end) (item = tile · kGroups + group, items.end ≤ kCount),
+  // the tiles of group g.
+  static Range tiles_of(Range items, std::size_t g) {
+    const std::size_t first = items.begin / kGroups + (items.begin % kGroups > g ? 1 : 0);
+    const std::size_t last = items.end / kGroups + (items.end % kGroups > g ? 1 : 0);
+    return Range{first, std::max(first, last)};
+  }
 };
 
 // Column tile `tile` of modules [s0, s0 + Mods) over inputs [i0, i0 + n), given their scaled
 // inputs z; the columns that do not fill a vector are done whole with the last chunk.
-template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
+template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t Groups, class Arch>
 inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* d, const float* e,
                                    const float* x, const float* b, float* y, std::size_t s0,
-                                   std::size_t tile, std::size_t i0, std::size_t n) {
-  using Items = MultiplicativeItems<1, M, Arch>;
+                                   std::size_t tile, std::size_t i0, std::size_t n, std::size_t g) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  constexpr std::size_t kLastFullVecs = Items::kTileVecs + (Items::kWideLast ? 1 : 0);
-  const std::size_t m0 = tile * Items::kTileVecs * kW;
-  if (tile + 1 == Items::kFullTiles) {
-    multiplicative_tile<Mods, kLastFullVecs, In, M, Arch>(z, e, b, y, s0, m0, i0, n);
-  } else if (tile < Items::kFullTiles) {
-    multiplicative_tile<Mods, Items::kTileVecs, In, M, Arch>(z, e, b, y, s0, m0, i0, n);
+  using Tiles = ModuleTiles<M, Arch>;
+  const std::size_t m0 = tile * Tiles::kTileVecs * kW;
+  if (tile + 1 == Tiles::kFullTiles) {
+    multiplicative_tile<Mods, Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0), In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
+  } else if (tile < Tiles::kFullTiles) {
+    multiplicative_tile<Mods, Tiles::kTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
   } else {
-    for (std::size_t v = Items::kFullTiles * Items::kTileVecs; v < Items::kVecs; ++v) {
-      multiplicative_tile<Mods, 1, In, M, Arch>(z, e, b, y, s0, v * kW, i0, n);
+    for (std::size_t v = Tiles::kFullTiles * Tiles::kTileVecs; v < Tiles::kVecs; ++v) {
+      multiplicative_tile<Mods, 1, In, M, Groups, Arch>(z, e, b, y, s0, v * kW, i0, n, g);
     }
   }
-  if (tile + 1 == Items::kTiles && i0 + n == In) {
+  if (tile + 1 == Tiles::kTiles && i0 + n == In) {
     for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
   }
 }
 
-// The column tiles [tiles.begin, tiles.end) of modules [s0, s0 + Mods) over one chunk: the scaled
-// inputs are computed once for all of them.
-template <std::size_t Mods, std::size_t In, std::size_t M, class Arch>
+// Modules [s0, s0 + Mods) of group g over one chunk, for the group's tiles among this member's
+// items: the scaled inputs are computed once for all of them.
+template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, class Arch>
 inline void multiplicative_group(const float* d, const float* e, const float* x, const float* b,
-                                 float* y, std::size_t s0, Range tiles, std::size_t i0) {
+                                 float* y, std::size_t s0, std::size_t g, Range items, std::size_t i0) {
+  using Items = MultiplicativeItems<S, M, Arch>;
+  const Range tiles = Items::tiles_of(items, g);
+  if (tiles.size() == 0) return;
   const std::size_t n = std::min(kChunk, In - i0);
   alignas(64) float z[Mods][kChunk];
   scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
   for (std::size_t tile = tiles.begin; tile < tiles.end; ++tile) {
-    multiplicative_tile_of<Mods, In, M, Arch>(z, d, e, x, b, y, s0, tile, i0, n);
+    multiplicative_tile_of<Mods, In, M, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g);
   }
 }
 
@@ -224,43 +249,36 @@ template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::Defau
 void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
                           Range items) {
   using Items = detail::MultiplicativeItems<S, M, Arch>;
-  // Items are numbered tile-major (item = tile · groups + group); this member's items of one
-  // group are the tiles in `tiles_of(g)`. Loops count to constant bounds: with run-time bounds
-  // GCC 12 warns (-Waggressive-loop-optimizations) about iterations that cannot happen.
+  // Loops count to constant bounds: with run-time bounds GCC 12 warns
+  // (-Waggressive-loop-optimizations) about iterations that cannot happen.
   const std::size_t end = std::min(items.end, Items::kCount);
-  const std::size_t begin = std::min(items.begin, end);
-  const auto tiles_of = [&](std::size_t g) {
-    const std::size_t first = begin / Items::kGroups + (begin % Items::kGroups > g ? 1 : 0);
-    const std::size_t last = end / Items::kGroups + (end % Items::kGroups > g ? 1 : 0);
-    return Range{first, std::max(first, last)};
-  };
-  const auto run = [&](std::size_t g, Range tiles, std::size_t i0) {
-    if (tiles.size() == 0) return;
-    const std::size_t s0 = g * 4;
-    if (s0 + 4 <= S) {
-      detail::multiplicative_group<4, In, M, Arch>(d, e, x, b, y, s0, tiles, i0);
+  const Range mine{std::min(items.begin, end), end};
+  const auto run = [&](std::size_t g, std::size_t i0) {
+    constexpr std::size_t kMods = Items::Tiles::kMods;
+    const std::size_t s0 = g * kMods;
+    if (s0 + kMods <= S) {
+      detail::multiplicative_group<kMods, S, In, M, Arch>(d, e, x, b, y, s0, g, mine, i0);
     } else {
-      for (std::size_t s = s0; s < S && s < s0 + 4; ++s) detail::multiplicative_group<1, In, M, Arch>(d, e, x, b, y, s, tiles, i0);
+      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, Arch>(d, e, x, b, y, s, g, mine, i0);
     }
   };
   if constexpr (Items::kGroups == 1) {
     // One module group: E's rows are streamed over this member's columns, whole.
     constexpr std::size_t kW = simd::kWidth<Arch>;
-    constexpr std::size_t kTileWidth = Items::kTileVecs * kW;
-    const Range tiles = tiles_of(0);
+    constexpr std::size_t kTileWidth = Items::Tiles::kTileVecs * kW;
+    const Range tiles = Items::tiles_of(mine, 0);
     if (tiles.size() == 0) return;
-    const bool last = tiles.end == Items::kTiles;  // it also takes whatever is left of the vectors
+    const bool last = tiles.end == Items::Tiles::kTiles;  // it also takes whatever is left of the vectors
     detail::multiplicative_streamed<S, In, M, Arch>(d, e, x, b, y, tiles.begin * kTileWidth,
-                                                    last ? Items::kVecs * kW : tiles.end * kTileWidth);
+                                                    last ? M / kW * kW : tiles.end * kTileWidth);
     if (last) {  // the columns that do not fill a vector
       for (std::size_t s = 0; s < S; ++s) detail::multiplicative_tail<In, M, Arch>(d, e, x, b, y, s);
     }
   } else {
-    // Several groups share each chunk of E: all of them use it while it is in L2, and the
-    // hardware prefetcher streams the next chunk meanwhile. Each group's scaled inputs are
-    // computed once per chunk for all of its tiles.
+    // Several groups share each chunk of E: all of them use it while it is in L2, and they
+    // prefetch the next chunk meanwhile (kPrefetchRows).
     for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) {
-      for (std::size_t g = 0; g < Items::kGroups; ++g) run(g, tiles_of(g), i0);
+      for (std::size_t g = 0; g < Items::kGroups; ++g) run(g, i0);
     }
   }
 }

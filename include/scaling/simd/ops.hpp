@@ -117,6 +117,10 @@ inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 inline void prefetch_ahead(const float* p, std::size_t floats) {
   prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float)));
 }
+// The same into L2 only (prefetcht1), for lines needed later than L1 would keep them.
+inline void prefetch_ahead_to_l2(const float* p, std::size_t floats) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float)), 0, 2);
+}
 
 // Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds
 // (a row of E or of a conv kernel, used by 4 modules), GCC otherwise folds the load into every

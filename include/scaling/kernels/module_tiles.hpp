@@ -1,0 +1,38 @@
+#pragma once
+// The register tile of the kernels in which one loaded weight row feeds several modules (the
+// multiplicative layer's E, the local convolution's K): Mods modules × Vecs vectors of columns
+// are accumulated at once, so each row costs Vecs loads of weights, Mods broadcasts of inputs and
+// Mods·Vecs fused multiply-adds. The more multiply-adds per load, the nearer the FMA rate, within
+// the registers there are (accumulators + weight vectors + one broadcast).
+
+#include <cstddef>
+
+#include "scaling/simd/ops.hpp"
+
+namespace scaling::kernels::detail {
+
+// Tiles over a row of `Columns` outputs: its full vectors in tiles, the columns that do not fill
+// a vector left to the kernel's own scalar tail.
+template <std::size_t Columns, class Arch>
+struct ModuleTiles {
+  static constexpr std::size_t kVecs = Columns / simd::kWidth<Arch>;
+  static constexpr bool kAvx512 = simd::kWidth<Arch> == 16;  // 32 vector registers, not 16
+  // 8 modules × 3 vectors (24 accumulators + 3 of weights) where the vectors come in threes:
+  // 24 multiply-adds per 11 loads instead of 16 per 8. 17B's Sparse QKV (M = 144, 9 vectors),
+  // E warm in L3, 1 thread: 123 against 93–101 G multiply-adds/s for tiles of 4 × 4 and 4 × 5
+  // (throwaway loop, 2026-11-29).
+  static constexpr bool kEights = kAvx512 && kVecs > 0 && kVecs % 3 == 0;
+  static constexpr std::size_t kMods = kEights ? 8 : 4;
+  static constexpr std::size_t kTileVecs = kEights ? 3 : 4;  // else 4 × 4: 16 accumulators + 4
+  static constexpr std::size_t kFullTiles = kVecs / kTileVecs;
+  // Tiles of 4: one vector left over joins the last tile, which then has 5. On its own it would
+  // be a tile of 4 accumulator chains, half the FMA rate. Only with AVX-512's registers (20
+  // accumulators + 5 of weights).
+  static constexpr bool kWideLast = !kEights && kAvx512 && kVecs % 4 == 1 && kFullTiles > 0;
+  // The full tiles, then one more for what is left, if anything is: vectors that did not join the
+  // last tile (each a tile of its own) and the columns that do not fill a vector.
+  static constexpr std::size_t kTiles =
+      kFullTiles + (!kWideLast && kFullTiles * kTileVecs * simd::kWidth<Arch> < Columns ? 1 : 0);
+};
+
+}  // namespace scaling::kernels::detail
