@@ -43,8 +43,8 @@ inline constexpr std::size_t kPrefetchRows = 16;
 
 // z[k][j] = x[i0 + j] · D[s0 + k, i0 + j] for j < n: the chunk's inputs scaled by each module's
 // row of D, computed once per chunk so that the tile loads each as a broadcast. Each line of D
-// read also prefetches the same line of the next chunk: the rows are 4 pieces of 1 KB far apart
-// (17B: D is 2.4 MB), which the hardware prefetcher does not follow: in a profile of the 17B
+// read also prefetches the same line of the next chunk: the group's rows give pieces of 1 KB far
+// apart (17B: D is 2.4 MB), which the hardware prefetcher does not follow: in a profile of the 17B
 // block a fifth of this layer's samples waited here for D; with the prefetch, almost none.
 // bench_kernels multiplicative/… (D and E from DRAM), 1 thread: 17B 1.11 → 1.04–1.08 ms, 800M
 // Sparse QKV 20.1–20.5 → 17.9–18.6 µs.
