@@ -498,7 +498,8 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<1, 3, 5>();
   check_multiplicative<4, 16, 16>();
   check_multiplicative<5, 37, 20>();
-  check_multiplicative<16, 64, 64>();
+  check_multiplicative<16, 64, 64>();   // 4 vectors (AVX-512): 8 modules × 2 vectors, 2 tiles
+  check_multiplicative<10, 40, 32>();   // 2 vectors: one tile of 8 × 2 and 2 modules left over
   check_multiplicative<3, 10, 70>();
   check_multiplicative<9, 33, 130>();
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial

@@ -21,9 +21,15 @@ struct ModuleTiles {
   // 24 multiply-adds per 11 loads instead of 16 per 8. 17B's Sparse QKV (M = 144, 9 vectors),
   // E warm in L3, 1 thread: 123 against 93–101 G multiply-adds/s for tiles of 4 × 4 and 4 × 5
   // (throwaway loop, 2026-11-29).
-  static constexpr bool kEights = kAvx512 && kVecs > 0 && kVecs % 3 == 0;
+  static constexpr bool kThrees = kAvx512 && kVecs > 0 && kVecs % 3 == 0;
+  // 8 modules × 2 vectors where a row is 2 or 4 vectors (800M's Sparse QKV: M = 64): 10 loads
+  // per 16 multiply-adds against 4 × 4's 8, but a team of 2 splits such a row's columns instead of its
+  // modules. 1 thread, bench_kernels, alternating builds (2026-11-29): the multiplicative layer
+  // 15.2–15.8 → 14.5–14.8 µs, the convolution 6.6–6.9 → 6.3–6.4 µs; 2 threads unchanged.
+  static constexpr bool kTwos = kAvx512 && (kVecs == 2 || kVecs == 4);
+  static constexpr bool kEights = kThrees || kTwos;
   static constexpr std::size_t kMods = kEights ? 8 : 4;
-  static constexpr std::size_t kTileVecs = kEights ? 3 : 4;  // else 4 × 4: 16 accumulators + 4
+  static constexpr std::size_t kTileVecs = kThrees ? 3 : kTwos ? 2 : 4;  // else 4 × 4
   static constexpr std::size_t kFullTiles = kVecs / kTileVecs;
   // Tiles of 4: one vector left over joins the last tile, which then has 5. On its own it would
   // be a tile of 4 accumulator chains, half the FMA rate. Only with AVX-512's registers (20
