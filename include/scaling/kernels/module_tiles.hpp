@@ -23,9 +23,9 @@ struct ModuleTiles {
   // (throwaway loop, 2026-11-29).
   static constexpr bool kThrees = kAvx512 && kVecs > 0 && kVecs % 3 == 0;
   // 8 modules × 2 vectors where a row is 2 or 4 vectors (800M's Sparse QKV: M = 64): 10 loads
-  // per 16 multiply-adds against 4 × 4's 8, but a team of 2 splits such a row's columns instead of its
-  // modules. 1 thread, bench_kernels, alternating builds (2026-11-29): the multiplicative layer
-  // 15.2–15.8 → 14.5–14.8 µs, the convolution 6.6–6.9 → 6.3–6.4 µs; 2 threads unchanged.
+  // per 16 multiply-adds against 4 × 4's 8, but a team of 2 splits such a row's columns instead
+  // of its modules. 1 thread, bench_kernels, alternating builds (2026-11-29): the multiplicative
+  // layer 15.2–15.8 → 14.5–14.8 µs, the convolution 6.6–6.9 → 6.3–6.4 µs; 2 threads unchanged.
   static constexpr bool kTwos = kAvx512 && (kVecs == 2 || kVecs == 4);
   static constexpr bool kEights = kThrees || kTwos;
   static constexpr std::size_t kMods = kEights ? 8 : 4;

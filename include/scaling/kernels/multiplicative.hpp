@@ -128,11 +128,10 @@ inline void multiplicative_tail(const float* d, const float* e, const float* x, 
   }
 }
 
-// Work is cut into items of (column tile, group of modules); tiles and groups are ModuleTiles'
-// (8 modules × 3 vectors where the vectors come in threes, else 4 × 4 with the last tile taking a
-// leftover vector). Items are numbered tile-major, so a team splits E's columns first (each member
-// reads its own part of E, once) and modules only when E is a single tile wide (Sparse QKV: M = 64
-// is one tile; the sparse loss layer: M = 8000 is 125).
+// Work is cut into items of (column tile, group of modules), shaped by ModuleTiles. Items are
+// numbered tile-major, so a team splits E's columns first (each member reads its own part of E,
+// once) and modules only when E is a single tile wide (without AVX-512, Sparse QKV's M = 64 is
+// one tile; the sparse loss layer's M = 8000 is 125).
 template <std::size_t S, std::size_t M, class Arch>
 struct MultiplicativeItems {
   using Tiles = ModuleTiles<M, Arch>;
