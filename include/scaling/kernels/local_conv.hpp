@@ -101,14 +101,13 @@ inline void local_conv_modules(const float* const* rows, const float* k, const f
                                std::size_t s0, std::size_t l, std::size_t j, bool prefetch_next) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   using Tiles = ModuleTiles<U, Arch>;
-  constexpr std::size_t kLastVecs = Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0);
   for (std::size_t t = 0; t + 1 < Tiles::kFullTiles; ++t) {
     local_conv_tile<Mods, Tiles::kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * Tiles::kTileVecs * kW, l, j, prefetch_next);
   }
   if constexpr (Tiles::kFullTiles > 0) {
-    local_conv_tile<Mods, kLastVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next);
+    local_conv_tile<Mods, Tiles::kLastTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next);
   }
-  for (std::size_t v = Tiles::kFullTiles * Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0); v < Tiles::kVecs; ++v) {
+  for (std::size_t v = Tiles::kLeftoverVec; v < Tiles::kVecs; ++v) {
     local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next);
   }
   if (l + 1 == Kl && j + 1 == Ks) {

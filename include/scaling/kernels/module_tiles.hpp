@@ -35,6 +35,9 @@ struct ModuleTiles {
   // be a tile of 4 accumulator chains, half the FMA rate. Only with AVX-512's registers (20
   // accumulators + 5 of weights).
   static constexpr bool kWideLast = !kEights && kAvx512 && kVecs % 4 == 1 && kFullTiles > 0;
+  static constexpr std::size_t kLastTileVecs = kTileVecs + (kWideLast ? 1 : 0);  // of the last full tile
+  // The first vector no full tile covers: from there on, single-vector tiles.
+  static constexpr std::size_t kLeftoverVec = kFullTiles * kTileVecs + (kWideLast ? 1 : 0);
   // The full tiles, then one more for what is left, if anything is: vectors that did not join the
   // last tile (each a tile of its own) and the columns that do not fill a vector.
   static constexpr std::size_t kTiles =

@@ -156,11 +156,11 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
   using Tiles = ModuleTiles<M, Arch>;
   const std::size_t m0 = tile * Tiles::kTileVecs * kW;
   if (tile + 1 == Tiles::kFullTiles) {
-    multiplicative_tile<Mods, Tiles::kTileVecs + (Tiles::kWideLast ? 1 : 0), In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
+    multiplicative_tile<Mods, Tiles::kLastTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
   } else if (tile < Tiles::kFullTiles) {
     multiplicative_tile<Mods, Tiles::kTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
   } else {
-    for (std::size_t v = Tiles::kFullTiles * Tiles::kTileVecs; v < Tiles::kVecs; ++v) {
+    for (std::size_t v = Tiles::kLeftoverVec; v < Tiles::kVecs; ++v) {
       multiplicative_tile<Mods, 1, In, M, Groups, Arch>(z, e, b, y, s0, v * kW, i0, n, g);
     }
   }

@@ -114,12 +114,13 @@ inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 // The same for the float `floats` past p, which may lie beyond the end of p's array (the next
 // rows of a stream near its end): the address is computed as an integer, since forming such a
 // pointer would be undefined, and a prefetch of any address is harmless.
-inline void prefetch_ahead(const float* p, std::size_t floats) {
-  prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float)));
+inline const void* address_ahead(const float* p, std::size_t floats) {
+  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float));
 }
+inline void prefetch_ahead(const float* p, std::size_t floats) { prefetch(address_ahead(p, floats)); }
 // The same into L2 only (prefetcht1), for lines needed later than L1 would keep them.
 inline void prefetch_ahead_to_l2(const float* p, std::size_t floats) {
-  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float)), 0, 2);
+  __builtin_prefetch(address_ahead(p, floats), 0, 2);
 }
 
 // Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds
