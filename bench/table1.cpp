@@ -592,6 +592,11 @@ int main(int argc, char** argv) {
   Collector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
+  if (collector.results.empty()) {
+    // --benchmark_list_tests, or a filter that matched nothing: keep the saved table.
+    std::cerr << "table1: no benchmark ran, " << out << "/table1.md left as it was\n";
+    return 0;
+  }
 
   std::ostringstream md;
   std::ostringstream dat;
