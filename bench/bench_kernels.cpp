@@ -4,7 +4,8 @@
 // fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
 // shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse
-// QKV's convolution (local_conv/…) at the 800M and 17B shapes.
+// QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
+// cached keys and values (attention/…) at the 800M shape.
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
@@ -18,6 +19,7 @@
 
 #include "common.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/kernels/attention.hpp"
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
 #include "scaling/kernels/local_conv.hpp"
@@ -232,6 +234,27 @@ void BM_LocalConv(benchmark::State& state) {
 }
 BENCHMARK(BM_LocalConv<16, 64, 64, 3, 3>)->Name("local_conv/sparse-qkv/16x64x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_LocalConv<64, 144, 144, 3, 3>)->Name("local_conv/17b-qkv/64x144x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+
+// One decode query against cached keys and values (800M: 16 heads of 64, caches of 512 positions
+// read from DRAM, round robin), at the Table 1 protocol's mean self-attention length (34 keys,
+// positions 4–63) and its cross-attention length (16 encoder tokens). GB/s counts the rows read.
+template <std::size_t Keys>
+void BM_Attention(benchmark::State& state) {
+  constexpr std::size_t kH = 16;
+  constexpr std::size_t kDh = 64;
+  constexpr std::size_t kCap = 512;
+  using Layout = kernels::KvLayout<kH, kCap, kDh>;
+  auto& w = working<2 * kCap, kH * kDh>();  // K's rows, then V's
+  std::vector<float> q(kH * kDh, 0.1F);
+  std::vector<float> out(kH * kDh);
+  std::vector<float> scores(2 * kernels::attention_scratch(kH, kCap));
+  time_products(state, w, 2.0 * Keys * kH * kDh * sizeof(float), [&](const Team& team, const float* kv, std::size_t) {
+    kernels::attention<kH, kCap, kDh>(team, q.data(), 1, kv, kv + Layout::kSize, [](std::size_t) { return Keys; },
+                                      scores.data(), out.data());
+  }, [] {});
+}
+BENCHMARK(BM_Attention<34>)->Name("attention/800m/16x64/34-keys")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Attention<16>)->Name("attention/800m/16x64/16-keys")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 #ifdef SCALING_HAVE_EIGEN
 // Eigen's matrix–vector product is single-threaded.

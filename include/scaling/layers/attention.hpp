@@ -49,7 +49,7 @@ struct AttentionShape {
   using Weights = QkvoWeights<In, Out>;  // q, k, v: w (d_attn, d_model), b (d_attn);
                                          // o: w (d_model, d_attn), b (d_model)
 
-  // A K or V cache: (heads, max_len, d_head).
+  // A K or V cache: (max_len, heads, d_head).
   struct KvCache {
     AlignedBuffer k{Cache::kSize};
     AlignedBuffer v{Cache::kSize};

@@ -7,10 +7,11 @@
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
+#include "scaling/kernels/attention.hpp"
 
 namespace scaling {
 
-// Upper bound on the team size a workspace serves (attention keeps one score row per member).
+// Upper bound on the team size a workspace serves (attention keeps scores per member).
 inline constexpr std::size_t kMaxTeam = 64;
 
 // Scratch for steps of at most MaxTokens tokens of a model with dims D.
@@ -24,7 +25,8 @@ struct Workspace {
   AlignedBuffer mixed{MaxTokens * D.d_model};   // (MaxTokens, d_model) Sparse QKV's multiplicative
                                                 // layer output, or a sparse output layer's
   AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
-  AlignedBuffer scores{kMaxTeam * D.max_len};   // (kMaxTeam, max_len)  one row per team member
+  // (kMaxTeam, min(n_heads, 16) · max_len): each member's scores of the heads it attends at once
+  AlignedBuffer scores{kMaxTeam * kernels::attention_scratch(D.n_heads, D.max_len)};
   // Sparse FF: the controller's low-rank activations (r ≤ d_ff, checked by SparseFeedForward),
   // the chosen units' activations and their row indices (d_ff / N per token).
   AlignedBuffer controller{MaxTokens * D.d_ff};  // (MaxTokens, r)
@@ -40,8 +42,8 @@ namespace scaling {
 template <Dims D>
 struct EncoderWorkspace : Workspace<D, D.max_len> {
   struct {
-    AlignedBuffer k{D.max_len * D.d_attn()};  // (n_heads, max_len, d_head)
-    AlignedBuffer v{D.max_len * D.d_attn()};  // (n_heads, max_len, d_head)
+    AlignedBuffer k{D.max_len * D.d_attn()};  // (max_len, n_heads, d_head)
+    AlignedBuffer v{D.max_len * D.d_attn()};  // (max_len, n_heads, d_head)
   } cache;
 };
 

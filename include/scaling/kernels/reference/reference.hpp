@@ -60,6 +60,7 @@ inline std::vector<double> rms_norm(const float* x, const float* gain, std::size
 }
 
 inline std::vector<double> softmax(const double* x, std::size_t n) {
+  if (n == 0) return {};
   const double top = *std::max_element(x, x + n);
   std::vector<double> y(n);
   double total = 0;
