@@ -362,6 +362,8 @@ enum class Screen {
   kTiny,       // weights around 1e-39 (subnormal): the bound's absolute terms
   kHuge,       // weights around 1e30, products past 1e38: blocks fall back to fp32
   kNonFinite,  // NaN in one row, infinity in one bias
+  kCrowdedNaN, // crowded, with NaN in block 1: a block computed in fp32 between blocks whose
+               // candidates wait for the next block's screen
 };
 
 // The screened argmax must choose exactly what matvec + block_argmax choose in fp32.
@@ -397,7 +399,7 @@ void check_screen(Screen kind, bool nan_input = false) {
         std::copy(row + R, row + 2 * R, row + 3 * R);
       }
     }
-  } else if (kind == Screen::kCrowded) {
+  } else if (kind == Screen::kCrowded || kind == Screen::kCrowdedNaN) {
     for (std::size_t r = 0; r < kRows; ++r) {
       const std::size_t first = r - r % N;
       if (r == first) continue;
@@ -426,6 +428,7 @@ void check_screen(Screen kind, bool nan_input = false) {
     w[(N / 2) * R] = std::nanf("");
     b[kRows - 1] = std::numeric_limits<float>::infinity();
   }
+  if (kind == Screen::kCrowdedNaN && Blocks > 1) w[N * R] = std::nanf("");
   if (nan_input) u[0] = std::nanf("");
   std::vector<float> logits(kRows);
   scaling::kernels::matvec_rows<kRows, R, Write::kStore, Arch>(w.data(), u.data(), b.data(), logits.data(),
@@ -451,7 +454,7 @@ ARCH_CASE("screened argmax (bf16 copy, fp32 where it decides) chooses exactly as
   REQUIRE_ARCH();
   for (const Screen kind :
        {Screen::kRandom, Screen::kNearTies, Screen::kCrowded, Screen::kWorstCase, Screen::kTiny, Screen::kHuge,
-        Screen::kNonFinite}) {
+        Screen::kNonFinite, Screen::kCrowdedNaN}) {
     check_screen<96, 64, 12>(kind);  // the 800M controller: 96 = 3 groups of 32
     check_screen<32, 16, 9>(kind);   // 17B's rank 32
     check_screen<5, 13, 7>(kind);    // tail words only
