@@ -248,14 +248,20 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
     float threshold = floor < static_cast<double>(std::numeric_limits<float>::lowest()) ? kMinusInf
                                                                                          : static_cast<float>(floor);
     if (static_cast<double>(threshold) > floor) threshold = std::nextafter(threshold, kMinusInf);
+    // How many, and the first, vector by vector: a scalar loop over the block's logits held a
+    // tenth of the screen's samples in a profile of the fully sparse 800M model; this way
+    // controller/screen on 1 thread went 36.5-37.7 → 35.1-36.0 µs (alternating builds).
     std::size_t candidates = 0;
-    std::size_t only = 0;
-    for (std::size_t j = n; j-- > 0;) {
-      if (l[j] >= threshold) {
-        ++candidates;
-        only = j;
+    std::size_t only = n;
+    const auto note = [&](std::size_t j0, std::size_t count) {
+      candidates += count;
+      if (count > 0 && only == n) {
+        only = j0;
+        while (l[only] < threshold) ++only;
       }
-    }
+    };
+    for (std::size_t q = 0; q < groups; ++q) note(q * kW, simd::count_at_least<Arch>(simd::load<Arch>(l + q * kW), threshold));
+    for (std::size_t j = groups * kW; j < n; ++j) note(j, l[j] >= threshold ? 1 : 0);
     resolve_pending();
     if (candidates == 1) {
       choice[i] = static_cast<std::uint32_t>(first_row + only);

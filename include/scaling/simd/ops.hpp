@@ -90,6 +90,13 @@ template <class Arch>
 inline Vec<Arch> abs(const Vec<Arch>& a) {
   return xsimd::abs(a);
 }
+// How many lanes of v are ≥ t (NaN lanes are not).
+template <class Arch>
+inline std::size_t count_at_least(const Vec<Arch>& v, float t) {
+  const auto ge = v >= Vec<Arch>(t);
+  if (!xsimd::any(ge)) return 0;
+  return static_cast<std::size_t>(reduce_add<Arch>(xsimd::select(ge, Vec<Arch>(1.0F), Vec<Arch>(0.0F))));
+}
 template <class Arch>
 inline float reduce_max(const Vec<Arch>& v) {
   alignas(64) std::array<float, kWidth<Arch>> lanes{};
