@@ -93,9 +93,11 @@ namespace detail {
 
 // The screened logits of kW consecutive packed rows, one lane each: (packed row k)·u + b[k], in
 // fp32 and in any order (it only needs to stay within the bound above). One accumulator per row,
-// so kW independent FMA chains, summed across rows by one transpose-add.
+// so kW independent FMA chains, summed across rows by one transpose-add. Unless `fetch` is null,
+// row k also prefetches the packed row fetch + k (a later group's).
 template <std::size_t R, class Arch>
-inline simd::Vec<Arch> screen_group(const std::uint32_t* packed, const float* u, const float* b) {
+inline simd::Vec<Arch> screen_group(const std::uint32_t* packed, const float* u, const float* b,
+                                    const std::uint32_t* fetch) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   static_assert(16 % kW == 0, "screen: the packed layout needs a vector width dividing 16");
@@ -103,6 +105,9 @@ inline simd::Vec<Arch> screen_group(const std::uint32_t* packed, const float* u,
   V acc[kW];
   // Row by row, so that memory is read in order (the hardware prefetcher follows it best).
   for (std::size_t k = 0; k < kW; ++k) {
+    if (fetch != nullptr) {
+      for (std::size_t word = 0; word < kWords; word += kFloatsPerLine) simd::prefetch(fetch + k * kWords + word);
+    }
     acc[k] = simd::zero<Arch>();
     for (std::size_t g = 0; g < R / 32; ++g) {
       for (std::size_t s = 0; s < 16; s += kW) {
@@ -210,15 +215,15 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
     V bias = simd::zero<Arch>();
     const std::size_t groups = n / kW;
     for (std::size_t q = 0; q < groups; ++q) {
-      // Prefetch two groups ahead (6 KB at 800M): the rows are read in order, but each line feeds
-      // several instructions, and with the hardware prefetcher alone the screen took 0.73 of the
-      // fp32 path's time, with this 0.65 (cold 800M controllers, 1 thread, throwaway loop).
-      if (const std::size_t ahead = first_row + (q + 2) * kW; ahead + kW <= end_row) {
-        for (std::size_t word = 0; word < kW * kWords; word += kFloatsPerLine) {
-          simd::prefetch(packed + ahead * kWords + word);
-        }
-      }
-      const V s = detail::screen_group<R, Arch>(rows + q * kW * kWords, u, bi + q * kW);
+      // Prefetch three groups ahead (9 KB at 800M), each row of the group fetching its row of
+      // that group: the rows are read in order, but each line feeds several instructions; with
+      // the hardware prefetcher alone the screen took 0.73 of the fp32 path's time, with a burst
+      // two groups ahead 0.65 (cold 800M controllers, 1 thread, throwaway loop). Spread over the
+      // rows and three groups ahead instead of the burst: controller/screen on 1 thread
+      // 35.1-36.0 → 34.3-34.8 µs (alternating builds, 2026-11-29).
+      const std::size_t ahead = first_row + (q + 3) * kW;
+      const V s = detail::screen_group<R, Arch>(rows + q * kW * kWords, u, bi + q * kW,
+                                                ahead + kW <= end_row ? packed + ahead * kWords : nullptr);
       simd::store<Arch>(l + q * kW, s);
       most = simd::max(most, s);
       bad = bad + (s - s);
