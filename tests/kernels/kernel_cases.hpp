@@ -198,6 +198,18 @@ ARCH_CASE("relu and embedding are exact") {
   for (std::size_t i = 0; i < kD; ++i) CHECK(y[i] == e[i] + p[i]);
 }
 
+// One head's n rows of dh floats, gathered from rows `stride` floats apart in which the head's
+// part starts `offset` floats in (a position-major cache, or the (position, heads) rows of a test).
+inline std::vector<float> head_rows(const std::vector<float>& rows, std::size_t n, std::size_t stride,
+                                    std::size_t offset, std::size_t dh) {
+  std::vector<float> out;
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto at = rows.begin() + static_cast<std::ptrdiff_t>(j * stride + offset);
+    out.insert(out.end(), at, at + static_cast<std::ptrdiff_t>(dh));
+  }
+  return out;
+}
+
 // attend_heads on `heads` heads whose rows are interleaved (key j of head h at j·stride + h·Dh,
 // with a gap of 3 floats after each row), each head against the reference on its own.
 template <std::size_t Dh>
@@ -213,13 +225,8 @@ void check_attend_heads(std::size_t n, std::size_t heads) {
   std::vector<float> out(heads * Dh);
   scaling::kernels::attend_heads<Dh, Arch>(q.data(), k.data(), v.data(), stride, heads, n, scores.data(), out.data());
   for (std::size_t h = 0; h < heads; ++h) {
-    std::vector<float> kh;
-    std::vector<float> vh;
-    for (std::size_t j = 0; j < n; ++j) {
-      const auto row = static_cast<std::ptrdiff_t>(j * stride + h * Dh);
-      kh.insert(kh.end(), k.begin() + row, k.begin() + row + static_cast<std::ptrdiff_t>(Dh));
-      vh.insert(vh.end(), v.begin() + row, v.begin() + row + static_cast<std::ptrdiff_t>(Dh));
-    }
+    const auto kh = head_rows(k, n, stride, h * Dh, Dh);
+    const auto vh = head_rows(v, n, stride, h * Dh, Dh);
     const auto want = ref::attend_head(q.data() + h * Dh, kh.data(), vh.data(), n, Dh);
     // Scores have error ~Dh·ε·|q||k|, softmax ~1 ulp relative, the weighted sum ~n·ε.
     for (std::size_t i = 0; i < Dh; ++i) CHECK(std::abs(out[h * Dh + i] - want[i]) <= 2e-5);
@@ -263,13 +270,9 @@ void check_cached_attention() {
   }
   for (std::size_t t = 0; t < kQueries; ++t) {
     for (std::size_t h = 0; h < kH; ++h) {
-      // The reference reads the row-major (position, heads) rows directly: gather this head.
-      std::vector<float> kh;
-      std::vector<float> vh;
-      for (std::size_t p = 0; p < keys(t); ++p) {
-        kh.insert(kh.end(), krows.begin() + static_cast<std::ptrdiff_t>((p * kH + h) * kDh), krows.begin() + static_cast<std::ptrdiff_t>((p * kH + h + 1) * kDh));
-        vh.insert(vh.end(), vrows.begin() + static_cast<std::ptrdiff_t>((p * kH + h) * kDh), vrows.begin() + static_cast<std::ptrdiff_t>((p * kH + h + 1) * kDh));
-      }
+      // The reference reads the (position, heads) rows directly: gather this head.
+      const auto kh = head_rows(krows, keys(t), kH * kDh, h * kDh, kDh);
+      const auto vh = head_rows(vrows, keys(t), kH * kDh, h * kDh, kDh);
       const auto want = ref::attend_head(q.data() + (t * kH + h) * kDh, kh.data(), vh.data(), keys(t), kDh);
       for (std::size_t i = 0; i < kDh; ++i) CHECK(std::abs(out[(t * kH + h) * kDh + i] - want[i]) <= 2e-5);
     }
