@@ -25,7 +25,8 @@ struct Workspace {
   AlignedBuffer mixed{MaxTokens * D.d_model};   // (MaxTokens, d_model) Sparse QKV's multiplicative
                                                 // layer output, or a sparse output layer's
   AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
-  // (kMaxTeam, min(n_heads, 16) · max_len): each member's scores of the heads it attends at once
+  // (kMaxTeam, attention_scratch(n_heads, max_len)): each member's scores of the heads it attends
+  // in one pass over the cache
   AlignedBuffer scores{kMaxTeam * kernels::attention_scratch(D.n_heads, D.max_len)};
   // Sparse FF: the controller's low-rank activations (r ≤ d_ff, checked by SparseFeedForward),
   // the chosen units' activations and their row indices (d_ff / N per token).
