@@ -28,7 +28,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/dot.hpp"
 #include "scaling/kernels/gather.hpp"
@@ -105,9 +104,7 @@ inline simd::Vec<Arch> screen_group(const std::uint32_t* packed, const float* u,
   V acc[kW];
   // Row by row, so that memory is read in order (the hardware prefetcher follows it best).
   for (std::size_t k = 0; k < kW; ++k) {
-    if (fetch != nullptr) {
-      for (std::size_t word = 0; word < kWords; word += kFloatsPerLine) simd::prefetch(fetch + k * kWords + word);
-    }
+    if (fetch != nullptr) simd::prefetch_range(fetch + k * kWords, kWords * sizeof(std::uint32_t));
     acc[k] = simd::zero<Arch>();
     for (std::size_t g = 0; g < R / 32; ++g) {
       for (std::size_t s = 0; s < 16; s += kW) {
@@ -272,10 +269,7 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
       continue;
     }
     for (std::size_t j = only; j < n; ++j) {
-      if (l[j] < threshold) continue;
-      const float* row = w + (first_row + j) * R;
-      for (std::size_t f = 0; f < R; f += kFloatsPerLine) simd::prefetch(row + f);
-      simd::prefetch(row + R - 1);  // a row need not start on a line
+      if (l[j] >= threshold) simd::prefetch_range(w + (first_row + j) * R, R * sizeof(float));
     }
     pending = i;
     pending_threshold = threshold;

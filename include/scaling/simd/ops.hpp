@@ -118,6 +118,16 @@ inline void load_bf16_pairs(const std::uint32_t* p, Vec<Arch>& lo, Vec<Arch>& hi
 // Read hint for data needed soon (gathered rows, the next block of a stream).
 inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
+// The same for every 64-byte cache line that [p, p + bytes) touches, wherever p starts (a row
+// of a matrix whose row length is not a multiple of a line).
+inline void prefetch_range(const void* p, std::size_t bytes) {
+  constexpr std::uintptr_t kLine = 64;
+  const auto start = reinterpret_cast<std::uintptr_t>(p);
+  for (std::uintptr_t a = start & ~(kLine - 1); a < start + bytes; a += kLine) {
+    prefetch(reinterpret_cast<const void*>(a));
+  }
+}
+
 // The same for the float `floats` past p, which may lie beyond the end of p's array (the next
 // rows of a stream near its end): the address is computed as an integer, since forming such a
 // pointer would be undefined, and a prefetch of any address is harmless.
