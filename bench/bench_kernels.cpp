@@ -1,7 +1,7 @@
 // Matrix–vector product on DRAM-resident weights (decode's inner loop) against the read-bandwidth
 // probe (measured around each run) and against Eigen 3.4 and OpenBLAS sgemv on the same shapes;
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
-// fp32 and from the bf16 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
+// fp32 and from the int8 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
 // shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse
 // QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
@@ -143,9 +143,9 @@ BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->
 
 // Sparse FF's controller at the 800M FF+QKV shape: logits of 6144 units from C2 (6144 × 96) and
 // the argmax of each block of 64, in fp32 (gemm_rows + block_argmax, what prefill uses) and from
-// the bf16 copy with fp32 only where it cannot decide (screened_block_argmax, what decode uses).
-// Both choose the same units. Bytes: C2 in fp32, or its bf16 copy plus one float per block (the
-// few fp32 rows recomputed are not counted).
+// the int8 copy with fp32 only where it cannot decide (screened_block_argmax, what decode uses).
+// Both choose the same units. Bytes: C2 in fp32, or its int8 copy with its scales plus one float
+// per block (the few fp32 rows recomputed are not counted).
 enum class Controller { kFp32, kScreen };
 template <Controller Kind>
 void BM_Controller(benchmark::State& state) {
@@ -153,17 +153,17 @@ void BM_Controller(benchmark::State& state) {
   constexpr std::size_t kRank = 96;
   constexpr std::size_t kN = 64;
   constexpr std::size_t kBlocks = kUnits / kN;
-  constexpr std::size_t kWords = kernels::kScreenWords<kRank>;
+  constexpr std::size_t kWords = kernels::screen_words<kRank>(kBlocks, kN);
   auto& w = working<kUnits, kRank>();
-  // Each matrix's bf16 copy and block norms, built once, in huge-page-backed buffers as in a
+  // Each matrix's int8 copy and block bounds, built once, in huge-page-backed buffers as in a
   // model's arena (with 4 KB pages the screen's stream ran at half speed). The copies' words are
   // only ever accessed as uint32 (see BindViews in core/tensor.hpp).
   static const auto screens = [&] {
-    std::pair<AlignedBuffer, AlignedBuffer> s{AlignedBuffer(w.kCount * kUnits * kWords), AlignedBuffer(w.kCount * kBlocks)};
+    std::pair<AlignedBuffer, AlignedBuffer> s{AlignedBuffer(w.kCount * kWords), AlignedBuffer(w.kCount * kBlocks)};
     for (std::size_t m = 0; m < w.kCount; ++m) {
       const float* c2 = w.weights.data() + m * kUnits * kRank;
-      kernels::pack_screen<kRank>(c2, kUnits, reinterpret_cast<std::uint32_t*>(s.first.data()) + m * kUnits * kWords);
-      kernels::screen_block_norms<kRank>(c2, kBlocks, kN, s.second.data() + m * kBlocks);
+      kernels::pack_screen<kRank>(c2, kBlocks, kN, reinterpret_cast<std::uint32_t*>(s.first.data()) + m * kWords);
+      kernels::screen_block_bounds<kRank>(c2, kBlocks, kN, s.second.data() + m * kBlocks);
     }
     return s;
   }();
@@ -181,13 +181,13 @@ void BM_Controller(benchmark::State& state) {
       kernels::block_argmax(logits.data(), kN, choice.data(), blocks);
     } else {
       const auto m = static_cast<std::size_t>(c2 - w.weights.data()) / (kUnits * kRank);
-      kernels::screened_block_argmax<kRank>(c2, bias.data(), packed + m * kUnits * kWords,
+      kernels::screened_block_argmax<kRank>(c2, bias.data(), packed + m * kWords,
                                             screens.second.data() + m * kBlocks, w.x.data(), kN, logits.data(),
                                             choice.data(), blocks);
     }
   };
   const double bytes = Kind == Controller::kFp32 ? kUnits * kRank * sizeof(float)
-                                                 : kUnits * kWords * sizeof(std::uint32_t) + kBlocks * sizeof(float);
+                                                 : kWords * sizeof(std::uint32_t) + kBlocks * sizeof(float);
   time_products(state, w, bytes, product, [] {});
 }
 BENCHMARK(BM_Controller<Controller::kFp32>)->Name("controller/fp32/6144x96")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();

@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -47,9 +48,9 @@ constexpr std::size_t kLayers = 24;
 // What one decode step costs: the weight bytes it reads and the multiply-adds it does.
 
 // Weight bytes a step touches, counted in fp32 (as the bandwidth limits are) and as decode
-// actually reads them: Sparse FF reads its controller's C2 from a bf16 copy (kernels/screen.hpp),
-// plus one float per block, and a few fp32 rows of C2 where the bf16 logits cannot decide (about
-// one block in six; not counted). And the step's fp32 multiply-adds with the weights; those with
+// actually reads them: Sparse FF reads its controller's C2 from an int8 copy with a scale per unit
+// (kernels/screen.hpp), plus one float per block, and a few fp32 rows of C2 where the int8 logits
+// cannot decide (about one per four blocks at 800M; not counted). And the step's fp32 multiply-adds with the weights; those with
 // the KV cache (2 · d_model per position and attention layer, under 3% of any row here) are not
 // counted, nor are its bytes.
 struct Cost {
@@ -100,8 +101,9 @@ Cost block_cost() {
   if constexpr (requires { Ff::kBlocks; }) {
     constexpr std::size_t kDModel = decltype(w.ff.in)::kShape[2];
     params -= static_cast<double>(w.ff.in.kSize + w.ff.out.kSize - 2 * Ff::kBlocks * kDModel);
-    read = params * sizeof(float) - static_cast<double>(w.ff.controller_out.kSize) * 2.0 +
-           static_cast<double>(Ff::kBlocks) * sizeof(float);
+    read = (params - static_cast<double>(w.ff.controller_out.kSize)) * sizeof(float) +
+           static_cast<double>(w.ff.controller_screen.kSize * sizeof(std::uint32_t) +
+                               w.ff.controller_bounds.kSize * sizeof(float));
   }
   WeightReuse reuse;
   reuse.d_model = D.d_model;
@@ -562,7 +564,7 @@ std::string header(int argc, char** argv) {
        "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
        "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
-       "FF's C2 from its bf16 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
+       "FF's C2 from its int8 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
        "of the same run; \"of FMA probe\" = fp32 multiply-adds / time / the FMA rate probed in the\n"
        "same run. The baseline's own row (timed against itself) shows the noise of this\n"
        "shared machine. How to read it: docs/benchmarks.md.\n";

@@ -356,12 +356,12 @@ ARCH_CASE("block argmax picks the first maximum of each block") {
   CHECK(choice == std::vector<std::uint32_t>{1, 4, 8});
 }
 
-// How check_screen shapes the controller so that the bf16 screen must hand decisions to fp32.
+// How check_screen shapes the controller so that the int8 screen must hand decisions to fp32.
 enum class Screen {
   kRandom,     // uniform weights
-  kNearTies,   // the leading rows of each block are ordered differently by bf16 and by fp32
-  kCrowded,    // every row of a block = its first row + 0.003 × its own: bf16 error ~ the gaps
-  kWorstCase,  // two leading rows whose bf16 errors are the largest possible, in opposite senses
+  kNearTies,   // the leading rows of each block are ordered differently by int8 and by fp32
+  kCrowded,    // every row of a block = its first row + 0.003 × its own: int8 error ~ the gaps
+  kWorstCase,  // two leading rows whose int8 errors are nearly the largest possible, in opposite senses
   kTiny,       // weights around 1e-39 (subnormal): the bound's absolute terms
   kHuge,       // weights around 1e30, products past 1e38: blocks fall back to fp32
   kNonFinite,  // NaN in one row, infinity in one bias
@@ -379,26 +379,32 @@ void check_screen(Screen kind, bool nan_input = false) {
   auto w = random_vector(kRows * R, 91 + R);
   auto b = random_vector(kRows, 92 + N, 0.1F);
   auto u = random_vector(R, 93 + R);
+  // The int8 step of a row whose largest |weight| is 1 (the random weights are below 1).
+  const auto step = static_cast<float>(1.0 / 127.0);
   if (kind == Screen::kNearTies) {
-    // Rows 0..3 of each block lead by 50 and differ in their first two weights, around 1.0 where
-    // a bf16 step is 2⁻⁷, so that bf16 and fp32 order them differently:
-    //   row 0: (1, 1, ...)   row 1: (1 + 0.49·2⁻⁷, 1, ...)   row 2: (1, 1 + 0.51·2⁻⁷, ...)   row 3 = row 1
-    // With u = (1, 0.4, ...), fp32 ranks row 1 first (row 3 ties with it: the lower index wins);
-    // bf16 rounds row 1 back to row 0 and row 2 up a step, so it ranks row 2 first.
-    if constexpr (R >= 2) {
+    // Rows 0..3 of each block lead by 50, share weight 2 = 1 (so their step is `step`) and differ
+    // in their first two weights, 64 steps where int8 rounds:
+    //   row 0: (64, 64, 1, ...)   row 1: (64.49, 64, ...)   row 2: (64, 64.51, ...)   row 3 = row 1
+    // (in steps). With u = (1, 0.4, ...), fp32 ranks row 1 first (row 3 ties with it: the lower
+    // index wins); int8 rounds row 1 back to row 0 and row 2 up a step, so it ranks row 2 first.
+    if constexpr (R >= 3) {
       u[0] = 1.0F;
       u[1] = 0.4F;
     }
     for (std::size_t i = 0; i < Blocks; ++i) {
       float* row = w.data() + i * N * R;
-      if constexpr (R >= 2) row[0] = row[1] = 1.0F;
+      if constexpr (R >= 3) {
+        row[0] = row[1] = 64.0F * step;
+        row[2] = 1.0F;
+      }
+      const float lead = b[i * N] + 50.0F;
       for (std::size_t k = 0; k < std::min<std::size_t>(4, N); ++k) {
         if (k > 0) std::copy(row, row + R, row + k * R);
-        b[i * N + k] = b[i * N] + 50.0F;
+        b[i * N + k] = lead;
       }
-      if constexpr (R >= 2 && N >= 4) {
-        row[R] = 1.0F + 0.49F * 0x1p-7F;
-        row[2 * R + 1] = 1.0F + 0.51F * 0x1p-7F;
+      if constexpr (R >= 3 && N >= 4) {
+        row[R] = 64.49F * step;
+        row[2 * R + 1] = 64.51F * step;
         std::copy(row + R, row + 2 * R, row + 3 * R);
       }
     }
@@ -409,17 +415,20 @@ void check_screen(Screen kind, bool nan_input = false) {
       for (std::size_t l = 0; l < R; ++l) w[r * R + l] = w[first * R + l] + 0.003F * w[r * R + l];
       b[r] = b[first] + 0.003F * b[r];
     }
-  } else if (kind == Screen::kWorstCase && N >= 2) {
-    // u = 1. Row 0: every weight 1 + 0.49·2⁻⁷ (bf16 rounds it down by 0.98·2⁻⁸ of itself); row 1:
-    // every weight 1 + 0.51·2⁻⁷ (rounded up by as much), with its bias lower by 0.05·R·2⁻⁸. In
-    // fp32 row 0 wins by 0.01·R·2⁻⁸; bf16 puts row 1 ahead by 1.95·R·2⁻⁸, just inside 2δ: a
-    // bound built on 2⁻⁹ instead of bf16's 2⁻⁸ would drop row 0 and choose row 1.
+  } else if (kind == Screen::kWorstCase && N >= 2 && R >= 2) {
+    // u = 1. Rows 0 and 1 have weight 0 = 1 (their step is `step`); row 0's other weights are
+    // 64.49 steps (int8 rounds each down by 0.49 steps), row 1's 64.51 steps (rounded up by as
+    // much), and row 1's bias is lower by 0.03·(R − 1) steps. In fp32 row 0 wins by 0.01·(R − 1)
+    // steps; int8 puts row 1 ahead by 0.97·(R − 1) steps, inside 2δ (2 · 0.49·(R − 1) steps at
+    // least): a bound built on half the int8 error would drop row 0 and choose row 1.
     std::fill(u.begin(), u.end(), 1.0F);
     for (std::size_t i = 0; i < Blocks; ++i) {
-      std::fill_n(w.begin() + static_cast<std::ptrdiff_t>(i * N * R), R, 1.0F + 0.49F * 0x1p-7F);
-      std::fill_n(w.begin() + static_cast<std::ptrdiff_t>((i * N + 1) * R), R, 1.0F + 0.51F * 0x1p-7F);
+      float* row = w.data() + i * N * R;
+      std::fill_n(row, R, 64.49F * step);
+      std::fill_n(row + R, R, 64.51F * step);
+      row[0] = row[R] = 1.0F;
       b[i * N] = 50.0F;
-      b[i * N + 1] = 50.0F - 0.05F * static_cast<float>(R) * 0x1p-8F;
+      b[i * N + 1] = 50.0F - 0.03F * static_cast<float>(R - 1) * step;
     }
   } else if (kind == Screen::kTiny) {
     for (auto& e : w) e *= 1e-39F;
@@ -439,59 +448,34 @@ void check_screen(Screen kind, bool nan_input = false) {
   std::vector<std::uint32_t> want(Blocks);
   scaling::kernels::block_argmax(logits.data(), N, want.data(), {0, Blocks});
 
-  std::vector<std::uint32_t> packed(kRows * scaling::kernels::kScreenWords<R>);
-  std::vector<float> norms(Blocks);
-  scaling::kernels::pack_screen<R>(w.data(), kRows, packed.data());
-  scaling::kernels::screen_block_norms<R>(w.data(), Blocks, N, norms.data());
+  std::vector<std::uint32_t> packed(scaling::kernels::screen_words<R>(Blocks, N));
+  std::vector<float> bounds(Blocks);
+  scaling::kernels::pack_screen<R>(w.data(), Blocks, N, packed.data());
+  scaling::kernels::screen_block_bounds<R>(w.data(), Blocks, N, bounds.data());
   std::vector<std::uint32_t> got(Blocks, 12345);
   std::vector<float> scratch(kRows);
   // Two ranges, as two team members would split the blocks.
   for (const Range part : {Range{0, Blocks / 2}, Range{Blocks / 2, Blocks}}) {
-    scaling::kernels::screened_block_argmax<R, Arch>(w.data(), b.data(), packed.data(), norms.data(), u.data(), N,
+    scaling::kernels::screened_block_argmax<R, Arch>(w.data(), b.data(), packed.data(), bounds.data(), u.data(), N,
                                                      scratch.data(), got.data(), part);
   }
   CHECK(got == want);
 }
 
-ARCH_CASE("screened argmax (bf16 copy, fp32 where it decides) chooses exactly as the fp32 path") {
+ARCH_CASE("screened argmax (int8 copy, fp32 where it decides) chooses exactly as the fp32 path") {
   REQUIRE_ARCH();
   for (const Screen kind :
        {Screen::kRandom, Screen::kNearTies, Screen::kCrowded, Screen::kWorstCase, Screen::kTiny, Screen::kHuge,
         Screen::kNonFinite, Screen::kCrowdedNaN}) {
-    check_screen<96, 64, 12>(kind);  // the 800M controller: 96 = 3 groups of 32
-    check_screen<32, 16, 9>(kind);   // 17B's rank 32
-    check_screen<5, 13, 7>(kind);    // tail words only
-    check_screen<70, 4, 6>(kind);    // groups and a tail
+    check_screen<96, 64, 12>(kind);  // the 800M controller: 4 groups of 16 rows per block
+    check_screen<32, 16, 9>(kind);   // 17B's rank 32: one group
+    check_screen<96, 24, 5>(kind);   // a group and a part of one
+    check_screen<5, 13, 7>(kind);    // part of a group; R below the 8 chains of AVX-512
+    check_screen<70, 4, 6>(kind);    // R = 8 · 8 + 6
     check_screen<1, 1, 5>(kind);     // N = 1: one unit per block
     check_screen<2, 13, 40>(kind);
   }
   check_screen<96, 64, 4>(Screen::kRandom, true);  // NaN in u: every block in fp32
-}
-
-ARCH_CASE("sum_rows puts the sum of row i in lane i") {
-  REQUIRE_ARCH();
-  constexpr std::size_t kW = scaling::simd::kWidth<Arch>;
-  scaling::simd::Vec<Arch> rows[kW];
-  std::vector<float> want(kW, 0.0F);
-  for (std::size_t k = 0; k < kW; ++k) {
-    const auto lanes = random_vector(kW, 300 + k);
-    rows[k] = scaling::simd::load<Arch>(lanes.data());
-    for (const float x : lanes) want[k] += x;
-  }
-  std::vector<float> got(kW);
-  scaling::simd::store<Arch>(got.data(), scaling::simd::sum_rows<Arch>(rows));
-  for (std::size_t k = 0; k < kW; ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-6));
-}
-
-TEST_CASE("bf16 rounding is to nearest even and keeps NaN and infinities") {
-  using scaling::kernels::to_bf16;
-  CHECK(to_bf16(1.0F) == 0x3F80);
-  CHECK(to_bf16(std::bit_cast<float>(0x3F808000U)) == 0x3F80);  // a tie rounds to even (down)
-  CHECK(to_bf16(std::bit_cast<float>(0x3F818000U)) == 0x3F82);  // a tie rounds to even (up)
-  CHECK(to_bf16(std::bit_cast<float>(0x3F808001U)) == 0x3F81);
-  CHECK(to_bf16(-std::numeric_limits<float>::infinity()) == 0xFF80);
-  CHECK(to_bf16(std::numeric_limits<float>::max()) == 0x7F80);  // beyond bf16's range
-  CHECK(std::isnan(std::bit_cast<float>(std::uint32_t{to_bf16(std::nanf(""))} << 16)));
 }
 
 template <std::size_t S, std::size_t In, std::size_t M>

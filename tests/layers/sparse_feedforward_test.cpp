@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -91,7 +92,7 @@ TEST_CASE("Sparse FF chooses by argmax with ties to the lowest unit") {
   for (std::size_t b = 0; b < Ff::kBlocks; ++b) CHECK(ws.choice[b] == b * 8 + 3);
 }
 
-// Decode chooses from a bf16 copy of C2 where that decides (kernels/screen.hpp); prefill and
+// Decode chooses from an int8 copy of C2 where that decides (kernels/screen.hpp); prefill and
 // unprepared weights use C2 in fp32. Both must choose the same units, so the outputs are bitwise
 // equal. With a small spread a block's logits crowd together, so fp32 must decide often.
 template <Dims D, std::size_t N, std::size_t R>
@@ -140,10 +141,10 @@ void check_screen_equals_fp32(float spread) {
   }
 }
 
-TEST_CASE("Sparse FF decode with the bf16 screen equals the fp32 path bitwise") {
+TEST_CASE("Sparse FF decode with the int8 screen equals the fp32 path bitwise") {
   for (const float spread : {1.0F, 3e-2F, 1e-2F, 3e-3F, 1e-5F}) {
     check_screen_equals_fp32<kTiny, 8, kTiny.d_ff / 8>(spread);
-    check_screen_equals_fp32<kTiny, 24, 40>(spread);  // a group of 32 and a tail of 8
+    check_screen_equals_fp32<kTiny, 24, 40>(spread);  // a group of 16 rows and part of one
     check_screen_equals_fp32<kOddHeads, 13, 2>(spread);
   }
 }
@@ -154,13 +155,15 @@ TEST_CASE("a model's mutable weights() drops derived data until prepare()") {
   Model model(4);
   const auto& view = std::as_const(model).weights().decoder.layers[0].ff;
   CHECK(view.controller_screen.ready);
-  CHECK(view.controller_norms.ready);
+  CHECK(view.controller_bounds.ready);
   model.weights().decoder.layers[0].ff.controller_out.data[0] = 2.0F;
   CHECK(!view.controller_screen.ready);
-  CHECK(!view.controller_norms.ready);
+  CHECK(!view.controller_bounds.ready);
   model.prepare();
   CHECK(view.controller_screen.ready);
-  CHECK(kernels::to_bf16(2.0F) == (view.controller_screen.data[0] & 0xFFFFU));
+  // Row 0's largest weight is now 2: its scale is 2 / 127 and its first weight 127 steps.
+  CHECK(std::bit_cast<float>(view.controller_screen.data[0]) == static_cast<float>(2.0 / 127.0));
+  CHECK((view.controller_screen.data[kernels::kScreenGroup] & 0xFFU) == 127U);
 }
 
 using SparseBlock = DecoderBlock<LayerNorm<kTiny.d_model>, CausalSelfAttention<kTiny>, SparseFeedForward<kTiny, 8>>;

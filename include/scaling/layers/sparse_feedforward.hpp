@@ -11,7 +11,7 @@
 //
 // This equals the dense feedforward ReLU(x W1ᵀ) W2 + b2 with every unit not chosen set to zero,
 // which is trax's eval mode (one-hot mask). Prefill runs the controller for all of a chunk's
-// tokens at once (gemm) and then each token's chosen rows, like decode. Decode chooses from a bf16
+// tokens at once (gemm) and then each token's chosen rows, like decode. Decode chooses from an int8
 // copy of C2 where that decides, and from C2 itself where it does not (kernels/screen.hpp).
 //
 // Policy parameters: N (block size) and R (controller rank). The reference code's default is
@@ -49,10 +49,11 @@ struct SparseFeedForward {
     Tensor<kBlocks, N, D.d_model> in;         // (d_ff/N, N, d_model): row i·N+j feeds unit j of block i
     Tensor<kBlocks, N, D.d_model> out;        // (d_ff/N, N, d_model): row i·N+j is that unit's output
     Tensor<D.d_model> out_bias;               // (d_model)
-    // Derived from C2, never saved (core/tensor.hpp): C2 in bf16 and each block's largest C2 row
-    // norm, which let decode read half of C2's bytes and still choose exactly (kernels/screen.hpp).
-    Derived<std::uint32_t, D.d_ff * kernels::kScreenWords<R>> controller_screen;  // (d_ff, R packed)
-    Derived<float, kBlocks> controller_norms;                                      // (d_ff/N)
+    // Derived from C2, never saved (core/tensor.hpp): C2 in int8 with a scale per unit, and each
+    // block's error bound, which let decode read a quarter of C2's bytes and still choose exactly
+    // (kernels/screen.hpp).
+    Derived<std::uint32_t, kernels::screen_words<R>(kBlocks, N)> controller_screen;  // packed, see screen.hpp
+    Derived<float, kBlocks> controller_bounds;                                        // (d_ff/N)
     template <class V>
     void visit(V& v) {
       v.tensor("controller_in", controller_in, Init::kFanIn);
@@ -64,9 +65,9 @@ struct SparseFeedForward {
       v.tensor("out", out, Init::kFanIn);
       v.tensor("out_bias", out_bias, Init::kBias);
       v.derived("controller_screen", controller_screen,
-                [&] { kernels::pack_screen<R>(controller_out.data, D.d_ff, controller_screen.data); });
-      v.derived("controller_norms", controller_norms,
-                [&] { kernels::screen_block_norms<R>(controller_out.data, kBlocks, N, controller_norms.data); });
+                [&] { kernels::pack_screen<R>(controller_out.data, kBlocks, N, controller_screen.data); });
+      v.derived("controller_bounds", controller_bounds,
+                [&] { kernels::screen_block_bounds<R>(controller_out.data, kBlocks, N, controller_bounds.data); });
     }
   };
   struct State {};  // remembers nothing between tokens
@@ -82,9 +83,9 @@ struct SparseFeedForward {
     // Each member computes the controller logits of its own blocks and then picks in those same
     // blocks, so no barrier is needed between the two.
     const Range blocks = team.split(kBlocks);
-    // Decode screens C2's bf16 copy (same choices, half the bytes). From kTokenBlock tokens on,
+    // Decode screens C2's int8 copy (same choices, a quarter of the bytes). From kTokenBlock tokens on,
     // the fp32 gemm reads C2 once per kTokenBlock tokens, which is fewer bytes.
-    const bool screen = w.controller_screen.ready && w.controller_norms.ready && step.tokens < kernels::kTokenBlock;
+    const bool screen = w.controller_screen.ready && w.controller_bounds.ready && step.tokens < kernels::kTokenBlock;
     if (!screen) {
       kernels::gemm_rows<D.d_ff, R, kernels::Write::kStore, Arch>(ws.controller.data(), step.tokens,
                                                                   w.controller_out.data, w.controller_bias.data,
@@ -94,7 +95,7 @@ struct SparseFeedForward {
       std::uint32_t* choice = ws.choice.data() + t * kBlocks;
       if (screen) {
         kernels::screened_block_argmax<R, Arch>(w.controller_out.data, w.controller_bias.data,
-                                                w.controller_screen.data, w.controller_norms.data,
+                                                w.controller_screen.data, w.controller_bounds.data,
                                                 ws.controller.data() + t * R, N, ws.hidden.data() + t * D.d_ff,
                                                 choice, blocks);
       } else {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "scaling/simd/intrinsics.hpp"
 
@@ -56,36 +57,6 @@ template <class Arch>
 inline float reduce_add(const Vec<Arch>& v) {
   return xsimd::hadd(v);
 }
-// Lane i of the result = the sum of the lanes of rows[i], for kWidth rows: a transpose-add, far
-// cheaper than kWidth separate reduce_adds. xsimd 8.1's haddp does this, except on AVX-512, where
-// it returns lanes 2-5 and 10-13 out of order; there we use our own.
-template <class Arch>
-inline Vec<Arch> sum_rows(const Vec<Arch>* rows) {
-#if defined(__AVX512F__)
-  if constexpr (kWidth<Arch> == 16) {
-    // Rows in pairs: each 128-bit block j of t[k] = (a0+a2, b0+b2, a1+a3, b1+b3) of block j of
-    // rows a = 2k, b = 2k + 1.
-    __m512 t[8];
-    for (std::size_t k = 0; k < 8; ++k) {
-      const __m512 a = rows[2 * k];
-      const __m512 b = rows[2 * k + 1];
-      t[k] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-    }
-    // Pairs of pairs: block j of q[m] = block j's sums of rows 4m .. 4m + 3, in order.
-    __m512 q[4];
-    for (std::size_t m = 0; m < 4; ++m) {
-      const __m512d a = _mm512_castps_pd(t[2 * m]);
-      const __m512d b = _mm512_castps_pd(t[2 * m + 1]);
-      q[m] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-    }
-    // Sum the four blocks of each q[m] into block m of the result.
-    const __m512 y01 = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], 0x44), _mm512_shuffle_f32x4(q[0], q[1], 0xEE));
-    const __m512 y23 = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], 0x44), _mm512_shuffle_f32x4(q[2], q[3], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(y01, y23, 0x88), _mm512_shuffle_f32x4(y01, y23, 0xDD));
-  }
-#endif
-  return xsimd::haddp(rows);
-}
 template <class Arch>
 inline Vec<Arch> abs(const Vec<Arch>& a) {
   return xsimd::abs(a);
@@ -104,15 +75,30 @@ inline float reduce_max(const Vec<Arch>& v) {
   return *std::max_element(lanes.begin(), lanes.end());
 }
 
-// kWidth words, each packing two bfloat16 values (bf16 = the upper half of a float's bits), as
-// two float vectors: the low halves and the high halves. Exact: a bf16 widens to a float by
-// appending 16 zero bits.
+// kWidth signed bytes as floats (exact: every int8 is a float).
 template <class Arch>
-inline void load_bf16_pairs(const std::uint32_t* p, Vec<Arch>& lo, Vec<Arch>& hi) {
-  using Words = xsimd::batch<std::uint32_t, Arch>;
-  const Words w = Words::load_unaligned(p);
-  lo = xsimd::bitwise_cast<Vec<Arch>>(w << 16);
-  hi = xsimd::bitwise_cast<Vec<Arch>>(w & Words(0xFFFF0000U));
+inline Vec<Arch> load_int8(const void* p) {
+#if defined(__AVX512F__)
+  if constexpr (kWidth<Arch> == 16) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p))));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (kWidth<Arch> == 8) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p))));
+  }
+#endif
+  std::int8_t bytes[kWidth<Arch>];
+  std::memcpy(bytes, p, sizeof(bytes));
+  alignas(64) std::array<float, kWidth<Arch>> lanes{};
+  for (std::size_t k = 0; k < kWidth<Arch>; ++k) lanes[k] = bytes[k];
+  return Vec<Arch>::load_aligned(lanes.data());
+}
+
+// kWidth words holding floats' bits, as floats.
+template <class Arch>
+inline Vec<Arch> load_float_bits(const std::uint32_t* p) {
+  return xsimd::bitwise_cast<Vec<Arch>>(xsimd::batch<std::uint32_t, Arch>::load_unaligned(p));
 }
 
 // Read hint for data needed soon (gathered rows, the next block of a stream).
