@@ -46,7 +46,7 @@ struct Tensor {
   [[nodiscard]] std::span<float, kSize> span() const { return std::span<float, kSize>(data, kSize); }
 };
 
-// Data a layer computes from its own weights to decode faster (Sparse FF's bf16 copy of its
+// Data a layer computes from its own weights to decode faster (Sparse FF's int8 copy of its
 // controller), bound in the same arena after the weights. It is never saved, loaded or
 // initialised: prepare() builds it from the weights, and layers use it only while `ready`, so
 // stale data is never read (Owned::drop_derived, called on every mutable access to a model's
