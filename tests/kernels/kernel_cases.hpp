@@ -507,25 +507,38 @@ void check_multiplicative() {
     }
     CHECK(split_y == y);
   }
+  if constexpr (S <= scaling::kernels::kPanelModules) {
+    // E in panels (what decode reads once the layer is prepared): the same chains, bitwise.
+    std::vector<float> panels(In * M);
+    scaling::kernels::pack_panels<In, M>(e.data(), panels.data());
+    for (unsigned size : {1U, 2U, 3U}) {
+      std::vector<float> panel_y(S * M);
+      for (unsigned id = 0; id < size; ++id) {
+        scaling::kernels::multiplicative_panels<S, In, M, Arch>(Team(id, size, nullptr), d.data(), panels.data(),
+                                                                x.data(), b.data(), panel_y.data());
+      }
+      CHECK(panel_y == y);
+    }
+  }
 }
 
 ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   REQUIRE_ARCH();
-  check_multiplicative<1, 3, 5>();
+  check_multiplicative<1, 3, 5>();       // with panels (S ≤ 4): one panel narrower than a vector
   check_multiplicative<4, 16, 16>();
   check_multiplicative<5, 37, 20>();
   check_multiplicative<16, 64, 64>();   // 4 vectors (AVX-512): 8 modules × 2 vectors, 2 tiles
   check_multiplicative<10, 40, 32>();   // 2 vectors: one tile of 8 × 2 and 2 modules left over
-  check_multiplicative<3, 10, 70>();
+  check_multiplicative<3, 10, 70>();    // a full panel and one of 6 columns
   check_multiplicative<9, 33, 130>();
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial
-  check_multiplicative<2, 300, 200>();  // one module group: rows streamed, the last block partial
-  check_multiplicative<4, 37, 1000>();  // and columns that do not fill a vector
+  check_multiplicative<2, 300, 200>();  // one module group: 3 panels and one of 8 columns
+  check_multiplicative<4, 37, 1000>();  // 15 panels and one of 40 columns (not whole vectors)
   check_multiplicative<6, 50, 90>();    // 5 vectors (AVX-512): the last tile takes the fifth
   check_multiplicative<12, 33, 208>();  // 13 vectors (AVX-512): tiles of 4, 4 and 5
   check_multiplicative<16, 33, 144>();  // 9 vectors (17B's M; AVX-512): 8 modules × 3 vectors
   check_multiplicative<9, 40, 150>();   // the same, a module left over and a tail of 6 columns
-  check_multiplicative<6, 33, 144>();   // fewer modules than a tile of 8: rows streamed
+  check_multiplicative<6, 33, 144>();   // fewer modules than a tile of 8
 }
 
 // Every position of a random sequence of 5 rows, through the kernel one token at a time (rows

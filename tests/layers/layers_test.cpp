@@ -127,4 +127,30 @@ TEST_CASE("MultiplicativeDense equals x times its materialised dense matrix, tok
   }
 }
 
+TEST_CASE("MultiplicativeDense with at most 4 modules reads E from its panels once prepared, bitwise the same") {
+  constexpr std::size_t kIn = 40;
+  constexpr std::size_t kS = 4;
+  constexpr std::size_t kOut = kS * 70;  // M = 70: a panel of 64 columns and one of 6
+  using Layer = scaling::MultiplicativeDense<kIn, kOut, kS>;
+  static_assert(Layer::kPanels);
+  scaling::Owned<Layer::Weights> owned;
+  scaling::init_random(owned.get(), 5);
+  scaling::SplitMix64 rng(9);
+  std::vector<float> x(3 * kIn);
+  for (auto& e : x) e = rng.symmetric(1.0F);
+  const auto run = [&] {
+    std::vector<float> y(3 * kOut);
+    Layer::apply(scaling::Team::solo(), owned.get(), x.data(), 3, y.data());
+    return y;
+  };
+  REQUIRE(!owned.get().e_panels.ready);
+  const auto from_e = run();
+  owned.prepare();
+  REQUIRE(owned.get().e_panels.ready);
+  CHECK(run() == from_e);
+  // The panels are what it reads: a changed copy changes the output.
+  owned.get().e_panels.data[0] += 1.0F;
+  CHECK(run() != from_e);
+}
+
 }  // namespace

@@ -117,14 +117,21 @@ template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std
   }
 }
 
+// One output in scalar code, for the columns that do not fill a vector: Σ_i x_i · D[s, i] · E[i, m]
+// with e_col = &E[0, m] and rows `stride` floats apart.
+template <std::size_t In>
+inline float multiplicative_column(const float* d_row, const float* e_col, std::size_t stride, const float* x) {
+  float acc = 0.0F;
+  for (std::size_t i = 0; i < In; ++i) acc += x[i] * d_row[i] * e_col[i * stride];
+  return acc;
+}
+
 // The columns of M that do not fill a vector, for one module.
 template <std::size_t In, std::size_t M, class Arch>
 inline void multiplicative_tail(const float* d, const float* e, const float* x, const float* b,
                                 float* y, std::size_t s) {
   for (std::size_t m = M / simd::kWidth<Arch> * simd::kWidth<Arch>; m < M; ++m) {
-    float acc = 0.0F;
-    for (std::size_t i = 0; i < In; ++i) acc += x[i] * d[s * In + i] * e[i * M + m];
-    y[s * M + m] = acc + b[s * M + m];
+    y[s * M + m] = multiplicative_column<In>(d + s * In, e + m, M, x) + b[s * M + m];
   }
 }
 
@@ -185,61 +192,6 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
   }
 }
 
-// One module group whose E is wide (the sparse loss layer: S 4, E 1024 × 8000, 32 MB): the
-// vector columns [c0, c1) of every module, with E's rows streamed whole, kRows at a time, each one
-// long sequential stream. Walking a column tile down all rows instead (256 B of each row at a
-// 32 KB stride) took 1.66 ms against 1.34 ms now on 1 thread (docs/benchmarks.md).
-// Partial sums wait in y (S·M floats, in L2) between row blocks: each output is still one fused
-// multiply-add chain over i in order, as in multiplicative_tile.
-template <std::size_t S, std::size_t In, std::size_t M, class Arch>
-inline void multiplicative_streamed(const float* d, const float* e, const float* x, const float* b,
-                                    float* y, std::size_t c0, std::size_t c1) {
-  using V = simd::Vec<Arch>;
-  constexpr std::size_t kW = simd::kWidth<Arch>;
-  constexpr std::size_t kRows = 8;
-  constexpr std::size_t kVecs = 2;  // S × 2 accumulator chains (8 for S = 4) hide the FMA latency
-  // Each line of E feeds S fused multiply-adds that wait for it, so the out-of-order window holds
-  // fewer lines in flight than a matvec's; prefetching 1 KB ahead in each row adds some back.
-  constexpr std::size_t kAhead = 256;
-  for (std::size_t i0 = 0; i0 < In; i0 += kRows) {
-    const std::size_t n = std::min(kRows, In - i0);
-    const bool first = i0 == 0;
-    const bool last = i0 + n == In;
-    float z[S][kRows];  // x scaled by each module's row of D, for this block of rows
-    for (std::size_t s = 0; s < S; ++s) {
-      for (std::size_t j = 0; j < n && j < kRows; ++j) z[s][j] = x[i0 + j] * d[s * In + i0 + j];
-    }
-    const float* rows = e + i0 * M;
-    const auto columns = [&]<std::size_t Vecs>(std::size_t c) {
-      V acc[S][Vecs];
-      for (std::size_t s = 0; s < S; ++s) {
-        for (std::size_t v = 0; v < Vecs; ++v) {
-          acc[s][v] = first ? simd::zero<Arch>() : simd::load<Arch>(y + s * M + c + v * kW);
-        }
-      }
-      for (std::size_t j = 0; j < n && j < kRows; ++j) {
-        const float* row = rows + j * M + c;
-        for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch_ahead(row, kAhead + v * kW);
-        V ev[Vecs];
-        for (std::size_t v = 0; v < Vecs; ++v) ev[v] = simd::load<Arch>(row + v * kW);
-        for (std::size_t s = 0; s < S; ++s) {
-          const V zs = simd::broadcast<Arch>(z[s][j]);
-          for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(zs, ev[v], acc[s][v]);
-        }
-      }
-      for (std::size_t s = 0; s < S; ++s) {
-        for (std::size_t v = 0; v < Vecs; ++v) {
-          const std::size_t at = s * M + c + v * kW;
-          simd::store<Arch>(y + at, last ? acc[s][v] + simd::load<Arch>(b + at) : acc[s][v]);
-        }
-      }
-    };
-    std::size_t c = c0;
-    for (; c + kVecs * kW <= c1; c += kVecs * kW) columns.template operator()<kVecs>(c);
-    for (; c < c1; c += kW) columns.template operator()<1>(c);
-  }
-}
-
 }  // namespace detail
 
 // y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems).
@@ -261,24 +213,10 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
       for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, Arch>(d, e, x, b, y, s, g, mine, i0);
     }
   };
-  if constexpr (Items::kGroups == 1) {
-    // One module group: E's rows are streamed over this member's columns, whole.
-    constexpr std::size_t kW = simd::kWidth<Arch>;
-    constexpr std::size_t kTileWidth = Items::Tiles::kTileVecs * kW;
-    const Range tiles = Items::tiles_of(mine, 0);
-    if (tiles.size() == 0) return;
-    const bool last = tiles.end == Items::Tiles::kTiles;  // it also takes whatever is left of the vectors
-    detail::multiplicative_streamed<S, In, M, Arch>(d, e, x, b, y, tiles.begin * kTileWidth,
-                                                    last ? M / kW * kW : tiles.end * kTileWidth);
-    if (last) {  // the columns that do not fill a vector
-      for (std::size_t s = 0; s < S; ++s) detail::multiplicative_tail<In, M, Arch>(d, e, x, b, y, s);
-    }
-  } else {
-    // Several groups share each chunk of E: all of them use it while it is in L2, and they
-    // prefetch the next chunk meanwhile (kPrefetchRows).
-    for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) {
-      for (std::size_t g = 0; g < Items::kGroups; ++g) run(g, i0);
-    }
+  // The groups share each chunk of E: all of them use it while it is in L2, and they prefetch the
+  // next chunk meanwhile (kPrefetchRows).
+  for (std::size_t i0 = 0; i0 < In; i0 += detail::kChunk) {
+    for (std::size_t g = 0; g < Items::kGroups; ++g) run(g, i0);
   }
 }
 
@@ -287,6 +225,105 @@ template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::Defau
 void multiplicative(const Team& team, const float* d, const float* e, const float* x,
                     const float* b, float* y) {
   multiplicative_items<S, In, M, Arch>(d, e, x, b, y, team.split(detail::MultiplicativeItems<S, M, Arch>::kCount));
+}
+
+// ---------------------------------------------------------------------------------------------
+// E in panels, for layers of at most kPanelModules modules whose E is wide (the sparse loss layer:
+// S 4, E 1024 × 8000, 33 MB). There, one module group uses each row of E, so nothing is gained by
+// keeping a chunk of E in L2; what costs is the outputs: 4 × 8000 partial sums do not fit in
+// registers or L1, and walking a 64-column tile down E's rows reads 256 bytes every 32 KB. A
+// copy of E cut into panels of kPanelWidth columns, each panel (In, 64) contiguous, is read as one
+// sequential stream with a panel's 4 × 64 outputs in registers. Same fused multiply-add chain over
+// i per output as above, so the same results, bitwise. 800M's sparse loss layer, 1 thread, E from
+// DRAM: 0.99 ms with the rows streamed whole 8 at a time (partial sums in L2), 0.82–0.86 ms from
+// panels, 0.75–0.78 ms for a matvec over the same bytes (throwaway loop, 2026-11-29).
+
+inline constexpr std::size_t kPanelModules = 4;
+inline constexpr std::size_t kPanelWidth = 64;
+
+// panels (In·M floats) = E (In, M) as panels of kPanelWidth columns: panel p is (In, w_p) with
+// w_p = min(kPanelWidth, M − p·kPanelWidth), and starts at float p·kPanelWidth·In.
+template <std::size_t In, std::size_t M>
+void pack_panels(const float* e, float* panels) {
+  for (std::size_t c0 = 0; c0 < M; c0 += kPanelWidth) {
+    const std::size_t width = std::min(kPanelWidth, M - c0);
+    float* panel = panels + c0 * In;
+    for (std::size_t i = 0; i < In; ++i) std::copy_n(e + i * M + c0, width, panel + i * width);
+  }
+}
+
+namespace detail {
+
+// Outputs [c0, c0 + Width) of every module from one panel (In, Width), Vecs vectors of columns at
+// a time starting at column v0 of the panel.
+template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs, class Arch>
+inline void panel_pass(const float* d, const float* panel, const float* x, const float* b, float* y,
+                       std::size_t c0, std::size_t v0) {
+  using V = simd::Vec<Arch>;
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  V acc[S][Vecs];
+  for (auto& module : acc) {
+    for (auto& a : module) a = simd::zero<Arch>();
+  }
+  for (std::size_t i = 0; i < In; ++i) {
+    V ev[Vecs];
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      ev[v] = simd::load<Arch>(panel + i * Width + v0 + v * kW);
+      simd::keep_in_register<Arch>(ev[v]);
+    }
+    for (std::size_t s = 0; s < S; ++s) {
+      const V z = simd::broadcast<Arch>(x[i] * d[s * In + i]);
+      for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(z, ev[v], acc[s][v]);
+    }
+  }
+  for (std::size_t s = 0; s < S; ++s) {
+    for (std::size_t v = 0; v < Vecs; ++v) {
+      const std::size_t at = s * M + c0 + v0 + v * kW;
+      simd::store<Arch>(y + at, acc[s][v] + simd::load<Arch>(b + at));
+    }
+  }
+}
+
+// All outputs of one panel of Width columns starting at column c0: passes of as many vectors as
+// the accumulators allow (AVX-512, S 4: the whole panel in one pass), then the columns that do not
+// fill a vector in scalar code.
+template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, class Arch>
+inline void panel_outputs(const float* d, const float* panel, const float* x, const float* b, float* y,
+                          std::size_t c0) {
+  constexpr std::size_t kW = simd::kWidth<Arch>;
+  constexpr std::size_t kVecs = Width / kW;
+  constexpr std::size_t kAccumulators = kW == 16 ? 16 : 8;  // of 32 or 16 vector registers
+  constexpr std::size_t kPass = std::max<std::size_t>(1, std::min(kVecs, kAccumulators / S));
+  constexpr std::size_t kWhole = kVecs / kPass * kPass;  // constant bounds: see multiplicative_items
+  for (std::size_t v = 0; v < kWhole; v += kPass) panel_pass<S, In, M, Width, kPass, Arch>(d, panel, x, b, y, c0, v * kW);
+  for (std::size_t v = kWhole; v < kVecs; ++v) panel_pass<S, In, M, Width, 1, Arch>(d, panel, x, b, y, c0, v * kW);
+  for (std::size_t c = kVecs * kW; c < Width; ++c) {
+    for (std::size_t s = 0; s < S; ++s) {
+      y[s * M + c0 + c] = multiplicative_column<In>(d + s * In, panel + c, Width, x) + b[s * M + c0 + c];
+    }
+  }
+}
+
+}  // namespace detail
+
+// The team's share of y = FactoredDense(x), reading E from its panels (pack_panels): members take
+// whole panels. D: (S, In), b and y: (S·M), x: (In). Does not synchronise.
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+void multiplicative_panels(const Team& team, const float* d, const float* panels, const float* x,
+                           const float* b, float* y) {
+  static_assert(S <= kPanelModules, "multiplicative_panels: at most kPanelModules modules");
+  constexpr std::size_t kFull = M / kPanelWidth;
+  constexpr std::size_t kCount = (M + kPanelWidth - 1) / kPanelWidth;
+  const Range mine = team.split(kCount);
+  for (std::size_t p = mine.begin; p < mine.end && p < kFull; ++p) {
+    detail::panel_outputs<S, In, M, kPanelWidth, Arch>(d, panels + p * kPanelWidth * In, x, b, y, p * kPanelWidth);
+  }
+  if constexpr (kFull < kCount) {
+    if (mine.end == kCount) {
+      detail::panel_outputs<S, In, M, M - kFull * kPanelWidth, Arch>(d, panels + kFull * kPanelWidth * In, x, b, y,
+                                                                    kFull * kPanelWidth);
+    }
+  }
 }
 
 }  // namespace scaling::kernels

@@ -5,6 +5,8 @@
 // the sparse loss layer are built from it.
 
 #include <cstddef>
+#include <type_traits>
+#include <variant>
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
@@ -22,23 +24,40 @@ struct MultiplicativeDense {
   static constexpr std::size_t kModules = S;
   static constexpr std::size_t kModuleWidth = Out / S;
 
+  // With few modules (the sparse loss layer), E is also kept in panels of 64 columns, which decode
+  // reads as one stream (kernels/multiplicative.hpp, multiplicative_panels).
+  static constexpr bool kPanels = S <= kernels::kPanelModules;
+
   struct Weights {
     Tensor<S, In> d;                 // (S, d_in): each module's scaling of the input
     Tensor<In, kModuleWidth> e;      // (d_in, d_out / S): shared by every module
     Tensor<Out> b;                   // (d_out)
+    // Derived from E, never saved (core/tensor.hpp), only with kPanels: E as ⌈M / 64⌉ panels of
+    // (d_in, 64) floats, the last one (d_in, M mod 64) if M is not a multiple of 64.
+    [[no_unique_address]] std::conditional_t<kPanels, Derived<float, In * kModuleWidth>, std::monostate> e_panels;
     template <class V>
     void visit(V& v) {
       v.tensor("d", d, Init::kEmbedding);  // unit scale, as trax's N(0, 0.5) keeps outputs O(1)
       v.tensor("e", e, Init::kFanInLeading);
       v.tensor("b", b, Init::kBias);
+      if constexpr (kPanels) {
+        v.derived("e_panels", e_panels, [&] { kernels::pack_panels<In, kModuleWidth>(e.data, e_panels.data); });
+      }
     }
   };
 
-  // The team's share of y = layer(x) for `tokens` rows.
-  // x: (tokens, In), y: (tokens, Out). Does not synchronise.
+  // The team's share of y = layer(x) for `tokens` rows, from E's panels once they are built (the
+  // same results, bitwise). x: (tokens, In), y: (tokens, Out). Does not synchronise.
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
     for (std::size_t t = 0; t < tokens; ++t) {
+      if constexpr (kPanels) {
+        if (w.e_panels.ready) {
+          kernels::multiplicative_panels<S, In, kModuleWidth, Arch>(team, w.d.data, w.e_panels.data, x + t * In,
+                                                                    w.b.data, y + t * Out);
+          continue;
+        }
+      }
       kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
                                                          y + t * Out);
     }
