@@ -198,7 +198,10 @@ BENCHMARK(BM_Controller<Controller::kScreen>)->Name("controller/screen/6144x96")
 // plus the S × M outputs it shares with other layers) and the 17B block's (S 64, D 64 × 9216 =
 // 2.4 MB, E 9216 × 144). `matvec/…` on Working<In, M> reads the bytes of E.
 // Counters: GB/s and of_probe for the bytes of D and E, and G multiply-adds/s (GMAC/s).
-template <std::size_t S, std::size_t In, std::size_t M>
+// With Panels, E is read from its panels (multiplicative_panels, what a prepared layer of at most
+// 4 modules decodes with): the working set's bytes after D stand for them, as the time does not
+// depend on the values.
+template <std::size_t S, std::size_t In, std::size_t M, bool Panels = false>
 void BM_Multiplicative(benchmark::State& state) {
   constexpr std::size_t kD = S * In;  // D, then E, in one "matrix" of the working set
   auto& w = working<1, kD + In * M>();
@@ -206,27 +209,16 @@ void BM_Multiplicative(benchmark::State& state) {
   std::vector<float> b(S * M, 0.1F);
   std::vector<float> y(S * M);
   const double median = time_products(state, w, Working<1, kD + In * M>::kBytes, [&](const Team& team, const float* de, std::size_t) {
-    kernels::multiplicative<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
-  }, [] {});
-  state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
-}
-// The same layer reading E from its panels (multiplicative_panels, what a prepared sparse loss
-// layer decodes with). The working set's bytes after D stand for the panels: the time does not
-// depend on the values.
-template <std::size_t S, std::size_t In, std::size_t M>
-void BM_MultiplicativePanels(benchmark::State& state) {
-  constexpr std::size_t kD = S * In;
-  auto& w = working<1, kD + In * M>();
-  std::vector<float> x(In, 0.25F);
-  std::vector<float> b(S * M, 0.1F);
-  std::vector<float> y(S * M);
-  const double median = time_products(state, w, Working<1, kD + In * M>::kBytes, [&](const Team& team, const float* de, std::size_t) {
-    kernels::multiplicative_panels<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
+    if constexpr (Panels) {
+      kernels::multiplicative_panels<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
+    } else {
+      kernels::multiplicative<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
+    }
   }, [] {});
   state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
 }
 BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
-BENCHMARK(BM_MultiplicativePanels<4, 1024, 8000>)->Name("multiplicative/sparse-loss-panels/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Multiplicative<4, 1024, 8000, true>)->Name("multiplicative/sparse-loss-panels/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Matvec<1024, 8000>)->Name("matvec/scaling/1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<16, 1024, 64>)->Name("multiplicative/sparse-qkv/16x1024x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<64, 9216, 144>)->Name("multiplicative/17b-qkv/64x9216x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();

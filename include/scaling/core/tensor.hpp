@@ -47,10 +47,11 @@ struct Tensor {
 };
 
 // Data a layer computes from its own weights to decode faster (Sparse FF's int8 copy of its
-// controller), bound in the same arena after the weights. It is never saved, loaded or
-// initialised: prepare() builds it from the weights, and layers use it only while `ready`, so
-// stale data is never read (Owned::drop_derived, called on every mutable access to a model's
-// weights, clears it; the layer then runs its exact fp32 path, slower but with the same results).
+// controller, the panels of a multiplicative layer's E), bound in the same arena after the
+// weights. It is never saved, loaded or initialised: prepare() builds it from the weights, and
+// layers use it only while `ready`, so stale data is never read (Owned::drop_derived, called on
+// every mutable access to a model's weights, clears it; the layer then runs its exact fp32 path,
+// slower but with the same results).
 template <class T, std::size_t Count>
 struct Derived {
   static_assert(sizeof(T) <= sizeof(float) && sizeof(float) % sizeof(T) == 0);
