@@ -361,7 +361,7 @@ enum class Screen {
   kRandom,     // uniform weights
   kNearTies,   // the leading rows of each block are ordered differently by int8 and by fp32
   kCrowded,    // every row of a block = its first row + 0.003 × its own: int8 error ~ the gaps
-  kWorstCase,  // two leading rows whose int8 errors are nearly the largest possible, in opposite senses
+  kWorstCase,  // two leading rows with int8 errors near the largest possible, in opposite senses
   kTiny,       // weights around 1e-39 (subnormal): the bound's absolute terms
   kHuge,       // weights around 1e30, products past 1e38: blocks fall back to fp32
   kNonFinite,  // NaN in one row, infinity in one bias

@@ -238,6 +238,7 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
 // DRAM: 0.99 ms with the rows streamed whole 8 at a time (partial sums in L2), 0.82–0.86 ms from
 // panels, 0.75–0.78 ms for a matvec over the same bytes (throwaway loop, 2026-11-29).
 
+// 4 modules × a panel's 4 vectors (AVX-512) = 16 accumulators, half the registers.
 inline constexpr std::size_t kPanelModules = 4;
 inline constexpr std::size_t kPanelWidth = 64;
 

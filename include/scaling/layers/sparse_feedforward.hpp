@@ -50,8 +50,8 @@ struct SparseFeedForward {
     Tensor<kBlocks, N, D.d_model> out;        // (d_ff/N, N, d_model): row i·N+j is that unit's output
     Tensor<D.d_model> out_bias;               // (d_model)
     // Derived from C2, never saved (core/tensor.hpp): C2 in int8 with a scale per unit, and each
-    // block's error bound, which let decode read a quarter of C2's bytes and still choose exactly
-    // (kernels/screen.hpp).
+    // block's error bound, which let decode read about a quarter of C2's bytes and still choose
+    // exactly (kernels/screen.hpp).
     Derived<std::uint32_t, kernels::screen_words<R>(kBlocks, N)> controller_screen;  // packed, see screen.hpp
     Derived<float, kBlocks> controller_bounds;                                        // (d_ff/N)
     template <class V>
@@ -83,8 +83,8 @@ struct SparseFeedForward {
     // Each member computes the controller logits of its own blocks and then picks in those same
     // blocks, so no barrier is needed between the two.
     const Range blocks = team.split(kBlocks);
-    // Decode screens C2's int8 copy (same choices, a quarter of the bytes). From kTokenBlock tokens on,
-    // the fp32 gemm reads C2 once per kTokenBlock tokens, which is fewer bytes.
+    // Decode screens C2's int8 copy (same choices, about a quarter of the bytes). From kTokenBlock
+    // tokens on, the fp32 gemm reads C2 once per kTokenBlock tokens, which is fewer bytes.
     const bool screen = w.controller_screen.ready && w.controller_bounds.ready && step.tokens < kernels::kTokenBlock;
     if (!screen) {
       kernels::gemm_rows<D.d_ff, R, kernels::Write::kStore, Arch>(ws.controller.data(), step.tokens,

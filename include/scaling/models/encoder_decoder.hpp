@@ -80,9 +80,10 @@ class EncoderDecoder {
     weights_.prepare();
   }
 
-  // Mutable access marks the layers' derived data (Sparse FF's int8 controller copy, panels of E) stale, so a
-  // write through it can never leave decode reading old values; decode then takes the exact fp32
-  // paths (same results, slower) until prepare(). The constructor and load_checkpoint prepare.
+  // Mutable access marks the layers' derived data (Sparse FF's int8 controller copy, panels of E)
+  // stale, so a write through it can never leave decode reading old values; decode then takes the
+  // exact fp32 paths (same results, slower) until prepare(). The constructor and load_checkpoint
+  // prepare.
   [[nodiscard]] Weights& weights() {
     weights_.drop_derived();
     return weights_.get();
