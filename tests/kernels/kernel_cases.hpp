@@ -478,6 +478,16 @@ ARCH_CASE("screened argmax (int8 copy, fp32 where it decides) chooses exactly as
   check_screen<96, 64, 4>(Screen::kRandom, true);  // NaN in u: every block in fp32
 }
 
+TEST_CASE("next_down is the float just below, across signs, subnormals and the range's end") {
+  using scaling::kernels::detail::next_down;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (const float x : {1.0F, -1.0F, 0.0F, -0.0F, 0x1p-149F, -0x1p-149F, 0x1p-126F, 3.0e38F,
+                        std::numeric_limits<float>::lowest()}) {
+    CAPTURE(x);
+    CHECK(std::bit_cast<std::uint32_t>(next_down(x)) == std::bit_cast<std::uint32_t>(std::nextafter(x, -kInf)));
+  }
+}
+
 template <std::size_t S, std::size_t In, std::size_t M>
 void check_multiplicative() {
   CAPTURE(S);

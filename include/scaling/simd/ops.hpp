@@ -64,12 +64,20 @@ inline Vec<Arch> abs(const Vec<Arch>& a) {
 // How many lanes of v are ≥ t (NaN lanes are not).
 template <class Arch>
 inline std::size_t count_at_least(const Vec<Arch>& v, float t) {
+#if defined(__AVX512F__)
+  if constexpr (kWidth<Arch> == 16) {
+    return static_cast<std::size_t>(__builtin_popcount(_mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GE_OQ)));
+  }
+#endif
   const auto ge = v >= Vec<Arch>(t);
   if (!xsimd::any(ge)) return 0;
   return static_cast<std::size_t>(reduce_add<Arch>(xsimd::select(ge, Vec<Arch>(1.0F), Vec<Arch>(0.0F))));
 }
 template <class Arch>
 inline float reduce_max(const Vec<Arch>& v) {
+#if defined(__AVX512F__)
+  if constexpr (kWidth<Arch> == 16) return _mm512_reduce_max_ps(v);
+#endif
   alignas(64) std::array<float, kWidth<Arch>> lanes{};
   v.store_aligned(lanes.data());
   return *std::max_element(lanes.begin(), lanes.end());
