@@ -50,7 +50,7 @@ TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
   named.model_name = "tiny-sparse";
   load_checkpoint(b, temp("dec.safetensors"), named);
   CHECK(logits_of(a) == logits_of(b));
-  // Derived data (Sparse FF's bf16 controller copy) is not in the file, and loading rebuilds it.
+  // Derived data (Sparse FF's int8 controller copy) is not in the file, and loading rebuilds it.
   CHECK(SafeTensorsFile(temp("dec.safetensors")).header().find("decoder.layers.0.ff.controller_screen") == nullptr);
   CHECK(std::as_const(b).weights().decoder.layers[0].ff.controller_screen.ready);
 
