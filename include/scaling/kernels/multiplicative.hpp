@@ -273,6 +273,8 @@ inline void panel_pass(const float* d, const float* panel, const float* x, const
       simd::keep_in_register<Arch>(ev[v]);
     }
     for (std::size_t s = 0; s < S; ++s) {
+      // x_i · D[s, i] again for every panel: as fast as reading it from a copy made once
+      // (throwaway loop, 0.85–0.88 against 0.82–0.86 ms), and no scratch is needed.
       const V z = simd::broadcast<Arch>(x[i] * d[s * In + i]);
       for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(z, ev[v], acc[s][v]);
     }
