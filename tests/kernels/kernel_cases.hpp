@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "scaling/core/init.hpp"
@@ -28,6 +29,7 @@
 #include "scaling/kernels/screen.hpp"
 #include "scaling/kernels/reference/reference.hpp"
 #include "scaling/kernels/softmax.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace {
@@ -488,6 +490,71 @@ TEST_CASE("next_down is the float just below, across signs, subnormals and the r
   }
 }
 
+// `lines` whole cache lines of v (v has a line to spare for the alignment).
+std::span<const float> whole_lines(const std::vector<float>& v, std::size_t lines) {
+  const auto misalignment = reinterpret_cast<std::uintptr_t>(v.data()) % scaling::kernels::Trickle::kLine;
+  const std::size_t skip = misalignment == 0 ? 0 : (scaling::kernels::Trickle::kLine - misalignment) / sizeof(float);
+  return std::span<const float>(v).subspan(skip, lines * 16);
+}
+
+TEST_CASE("a trickle takes every line its spans touch once, in order, in runs; line_share splits them") {
+  using scaling::kernels::Trickle;
+  alignas(64) static float buffer[64 * 16];  // 64 lines
+  constexpr std::uintptr_t kLine = Trickle::kLine;
+  const auto line_of = [&](std::size_t f) { return reinterpret_cast<std::uintptr_t>(buffer + f) / kLine * kLine; };
+  // Every line of a trickle, taking runs of at most max_lines; checks each run's size.
+  const auto lines_of = [](Trickle trickle, std::size_t max_lines) {
+    std::vector<std::uintptr_t> lines;
+    for (Trickle::Run run = trickle.take(max_lines); run.lines > 0; run = trickle.take(max_lines)) {
+      CHECK(run.lines <= max_lines);
+      for (std::size_t j = 0; j < run.lines; ++j) lines.push_back(run.first + j * kLine);
+    }
+    CHECK(trickle.take(max_lines).lines == 0);
+    return lines;
+  };
+  // Spans starting and ending inside lines, an empty one, and one line given twice.
+  const std::span<const float> all(buffer);
+  const Trickle trickle(all.subspan(5, 20), all.subspan(0, 0), all.subspan(100, 1), all.subspan(100, 1),
+                        all.subspan(300, 100));
+  std::vector<std::uintptr_t> want{line_of(0), line_of(16), line_of(96), line_of(96)};
+  for (std::size_t f = 288; f < 400; f += 16) want.push_back(line_of(f));
+  for (const std::size_t max_lines : {1U, 2U, 3U, 100U}) {
+    CAPTURE(max_lines);
+    CHECK(lines_of(trickle, max_lines) == want);
+  }
+  CHECK(lines_of(Trickle(), 4).empty());
+  // Runs do not cross from one span into the next.
+  Trickle two(all.subspan(0, 32), all.subspan(64, 16));
+  CHECK(two.take(8).lines == 2);
+  CHECK(two.take(8).lines == 1);
+  // A team's shares of a span: disjoint, together every line it touches, each member's own lines.
+  for (const std::size_t first : {0U, 3U, 16U}) {
+    for (const std::size_t count : {0U, 1U, 15U, 16U, 17U, 200U, 1000U}) {
+      for (unsigned size = 1; size <= 4; ++size) {
+        CAPTURE(first);
+        CAPTURE(count);
+        CAPTURE(size);
+        const std::span<const float> span = all.subspan(first, count);
+        std::vector<std::uintptr_t> lines;
+        std::size_t floats = 0;
+        for (unsigned id = 0; id < size; ++id) {
+          const auto part = scaling::kernels::line_share(span, Team(id, size, nullptr));
+          CHECK(part.data() == span.data() + floats);  // contiguous, in member order
+          floats += part.size();
+          const auto mine = lines_of(Trickle(part), 1);
+          lines.insert(lines.end(), mine.begin(), mine.end());
+        }
+        CHECK(floats == count);
+        std::vector<std::uintptr_t> expected;
+        for (std::size_t f = 0; f < count; ++f) {
+          if (expected.empty() || expected.back() != line_of(first + f)) expected.push_back(line_of(first + f));
+        }
+        CHECK(lines == expected);  // no line fetched twice, none left out
+      }
+    }
+  }
+}
+
 template <std::size_t S, std::size_t In, std::size_t M>
 void check_multiplicative() {
   CAPTURE(S);
@@ -516,6 +583,17 @@ void check_multiplicative() {
       scaling::kernels::multiplicative<S, In, M, Arch>(Team(id, size, nullptr), d.data(), e.data(), x.data(), b.data(), split_y.data());
     }
     CHECK(split_y == y);
+  }
+  {
+    // With a trickle of In lines: the same outputs, and every line taken (a step per row of E that
+    // a tile reads), unless E is narrower than a vector (no tiles, only scalar columns).
+    const std::vector<float> ahead((In + 1) * 16);
+    scaling::kernels::Trickle trickle{whole_lines(ahead, In)};
+    std::vector<float> trickled_y(S * M);
+    scaling::kernels::multiplicative<S, In, M, Arch>(Team::solo(), d.data(), e.data(), x.data(), b.data(),
+                                                     trickled_y.data(), trickle);
+    CHECK(trickled_y == y);
+    if (M >= scaling::simd::kWidth<Arch>) CHECK(trickle.take(1).lines == 0);
   }
   if constexpr (S <= scaling::kernels::kPanelModules) {
     // E in panels (what decode reads once the layer is prepared): the same chains, bitwise.
@@ -586,6 +664,14 @@ void check_local_conv() {
       }
       CHECK(split_y == y);
     }
+    // With a trickle of one line per kernel row: the same outputs and every line taken, unless U
+    // is narrower than a vector.
+    const std::vector<float> ahead((Kl * Ks * M + 1) * 16);
+    scaling::kernels::Trickle trickle{whole_lines(ahead, Kl * Ks * M)};
+    std::vector<float> trickled_y(S * U);
+    scaling::kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows, k.data(), b.data(), trickled_y.data(), {0, S}, trickle);
+    CHECK(trickled_y == y);
+    if (U >= scaling::simd::kWidth<Arch>) CHECK(trickle.take(1).lines == 0);
   }
 }
 

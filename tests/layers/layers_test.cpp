@@ -154,3 +154,56 @@ TEST_CASE("MultiplicativeDense with at most 4 modules reads E from its panels on
 }
 
 }  // namespace
+
+#include "scaling/blocks/blocks.hpp"
+#include "scaling/layers/sparse_attention.hpp"
+#include "scaling/layers/sparse_feedforward.hpp"
+
+namespace {
+
+// The floats of `parts` in order, which must follow one another.
+std::size_t joined_size(const std::vector<std::span<const float>>& parts, const float* start) {
+  std::size_t floats = 0;
+  for (const auto& part : parts) {
+    CHECK(part.data() == start + floats);
+    floats += part.size();
+  }
+  return floats;
+}
+
+TEST_CASE("sparse sublayers say what decode reads first; a team's shares of it cover it once") {
+  using Cross = scaling::SparseCrossAttention<kTiny, 5, 2>;  // M = 8
+  using Ff = scaling::SparseFeedForward<kTiny, 8>;
+  Owned<Cross::Weights> cross;
+  Owned<Ff::Weights> ff;
+  // D, and E's first chunk of rows (here all of E: d_model = 40 rows < 256).
+  const auto mult = Cross::Mult::first_reads(cross.get().q_mult);
+  CHECK(mult[0].data() == cross.get().q_mult.d.data);
+  CHECK(mult[0].size() == 5 * kTiny.d_model);
+  CHECK(mult[1].data() == cross.get().q_mult.e.data);
+  CHECK(mult[1].size() == kTiny.d_model * 8);
+  for (unsigned size = 1; size <= 3; ++size) {
+    CAPTURE(size);
+    std::vector<std::span<const float>> d;
+    std::vector<std::span<const float>> e;
+    std::vector<std::span<const float>> c1;
+    for (unsigned id = 0; id < size; ++id) {
+      const Team member(id, size, nullptr);
+      const auto reads = scaling::detail::first_reads<Cross>(cross.get(), member);
+      d.push_back(reads[0]);
+      e.push_back(reads[1]);
+      const auto ff_reads = scaling::detail::first_reads<Ff>(ff.get(), member);
+      c1.push_back(ff_reads[0]);
+      CHECK(ff_reads[1].empty());
+    }
+    CHECK(joined_size(d, mult[0].data()) == mult[0].size());
+    CHECK(joined_size(e, mult[1].data()) == mult[1].size());
+    CHECK(joined_size(c1, ff.get().controller_in.data) == ff.get().controller_in.kSize);
+  }
+  // Layers that do not say: nothing.
+  Owned<DenseFeedForward<kTiny>::Weights> dense;
+  const auto none = scaling::detail::first_reads<DenseFeedForward<kTiny>>(dense.get(), Team::solo());
+  CHECK((none[0].empty() && none[1].empty()));
+}
+
+}  // namespace

@@ -4,24 +4,38 @@
 //   EncoderBlock<Attn, Ffn>                 the encoder of an encoder–decoder stack
 //   CrossDecoderBlock<SelfAttn, CrossAttn, Ffn> its decoder: self-attention, cross-attention, FF
 // Any layer with Weights, State and forward<Arch>(Step, Weights, State, Workspace, xn, x) plugs in
-// as a sublayer; the norm is a policy too (LayerNorm or RmsNorm).
+// as a sublayer; the norm is a policy too (LayerNorm or RmsNorm). A sublayer may also say what it
+// reads first (first_reads(Weights, Team) → FirstReads), which the sublayer before it is given as
+// Step::then to fetch ahead.
 
 #include <cstddef>
 
+#include "scaling/core/threads.hpp"
 #include "scaling/layers/step.hpp"
 
 namespace scaling {
 
 namespace detail {
 
-// x += Sublayer(Norm(x)) for the step's tokens. Ends synchronised.
+// x += Sublayer(Norm(x)) for the step's tokens, telling the sublayer what is read after it
+// (`then`). Ends synchronised.
 template <class Arch, class Norm, class Sublayer, class Workspace>
 void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
                        const typename Sublayer::Weights& weights, typename Sublayer::State& state,
-                       Workspace& ws, float* x) {
+                       Workspace& ws, float* x, const FirstReads& then) {
   Norm::template apply<Arch>(step.team, norm, x, step.tokens, ws.xn.data());
   step.team.sync();
-  Sublayer::template forward<Arch>(step, weights, state, ws, ws.xn.data(), x);
+  Sublayer::template forward<Arch>(Step{step.team, step.pos, step.tokens, then}, weights, state, ws, ws.xn.data(), x);
+}
+
+// What a sublayer reads first, for those that say (first_reads); nothing for the others.
+template <class Sublayer>
+FirstReads first_reads(const typename Sublayer::Weights& w, const Team& team) {
+  if constexpr (requires { Sublayer::first_reads(w, team); }) {
+    return Sublayer::first_reads(w, team);
+  } else {
+    return {};
+  }
 }
 
 }  // namespace detail
@@ -50,8 +64,9 @@ struct DecoderBlock {
 
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
-    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x);
-    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x);
+    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x,
+                                                    detail::first_reads<Ffn>(w.ff, step.team));
+    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x, step.then);
   }
 };
 
@@ -95,9 +110,11 @@ struct CrossDecoderBlock {
 
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
-    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x);
-    detail::pre_norm_residual<Arch, Norm, CrossAttn>(step, w.cross_norm, w.cross, s.cross, ws, x);
-    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x);
+    detail::pre_norm_residual<Arch, Norm, SelfAttn>(step, w.attn_norm, w.attn, s.attn, ws, x,
+                                                    detail::first_reads<CrossAttn>(w.cross, step.team));
+    detail::pre_norm_residual<Arch, Norm, CrossAttn>(step, w.cross_norm, w.cross, s.cross, ws, x,
+                                                     detail::first_reads<Ffn>(w.ff, step.team));
+    detail::pre_norm_residual<Arch, Norm, Ffn>(step, w.ff_norm, w.ff, s.ff, ws, x, step.then);
   }
 };
 

@@ -16,6 +16,7 @@
 
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/module_tiles.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling::kernels {
@@ -30,11 +31,13 @@ inline constexpr std::array<float, M> kZeroModule{};
 // one tap (l, j) of the kernel: y += the tap's M×U block times the input modules it sees. The
 // first tap starts from zero, the last adds the bias; between taps the sums wait in y (storing a
 // float does not change it, so the sum is the same fused multiply-add chain over (l, j, c)).
-// With prefetch_next, the tile also prefetches its columns of the next tap's block, row for row.
+// With prefetch_next, the tile also prefetches its columns of the next tap's block, row for row;
+// every row fetches a line of `run` (taken by the caller, as in the multiplicative kernel).
 template <std::size_t Mods, std::size_t Vecs, std::size_t S, std::size_t M, std::size_t U,
           std::size_t Ks, std::size_t Kl, class Arch>
 inline void local_conv_tile(const float* const* rows, const float* k, const float* b, float* y,
-                            std::size_t s0, std::size_t n0, std::size_t l, std::size_t j, bool prefetch_next) {
+                            std::size_t s0, std::size_t n0, std::size_t l, std::size_t j, bool prefetch_next,
+                            Trickle::Run run) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kPad = (Ks - 1) / 2;
@@ -56,6 +59,7 @@ inline void local_conv_tile(const float* const* rows, const float* k, const floa
     if (prefetch_next) {
       for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch(tap + M * U + c * U + v * kW);
     }
+    run.fetch(c);
     V kv[Vecs];
     for (std::size_t v = 0; v < Vecs; ++v) {
       kv[v] = simd::load<Arch>(tap + c * U + v * kW);
@@ -98,17 +102,18 @@ inline void local_conv_tail(const float* const* rows, const float* k, const floa
 template <std::size_t Mods, std::size_t S, std::size_t M, std::size_t U, std::size_t Ks,
           std::size_t Kl, class Arch>
 inline void local_conv_modules(const float* const* rows, const float* k, const float* b, float* y,
-                               std::size_t s0, std::size_t l, std::size_t j, bool prefetch_next) {
+                               std::size_t s0, std::size_t l, std::size_t j, bool prefetch_next,
+                               Trickle& trickle) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   using Tiles = ModuleTiles<U, Arch>;
   for (std::size_t t = 0; t + 1 < Tiles::kFullTiles; ++t) {
-    local_conv_tile<Mods, Tiles::kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * Tiles::kTileVecs * kW, l, j, prefetch_next);
+    local_conv_tile<Mods, Tiles::kTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, t * Tiles::kTileVecs * kW, l, j, prefetch_next, trickle.take(M));
   }
   if constexpr (Tiles::kFullTiles > 0) {
-    local_conv_tile<Mods, Tiles::kLastTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next);
+    local_conv_tile<Mods, Tiles::kLastTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next, trickle.take(M));
   }
   for (std::size_t v = Tiles::kLeftoverVec; v < Tiles::kVecs; ++v) {
-    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next);
+    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next, trickle.take(M));
   }
   if (l + 1 == Kl && j + 1 == Ks) {
     for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);
@@ -117,11 +122,13 @@ inline void local_conv_modules(const float* const* rows, const float* k, const f
 
 }  // namespace detail
 
-// y = LocalConv(rows) for the output modules in `modules`.
-// rows: Kl pointers to (S·M) rows, oldest first; K: (Kl, Ks, M, U); b: (U); y: (S·U).
+// y = LocalConv(rows) for the output modules in `modules`, fetching a line of `trickle` per row
+// of a tap that a tile reads. rows: Kl pointers to (S·M) rows, oldest first; K: (Kl, Ks, M, U);
+// b: (U); y: (S·U).
 template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl,
           class Arch = simd::DefaultArch>
-void local_conv(const float* const* rows, const float* k, const float* b, float* y, Range modules) {
+void local_conv(const float* const* rows, const float* k, const float* b, float* y, Range modules,
+                Trickle& trickle) {
   static_assert(Ks % 2 == 1, "local_conv: the module kernel size must be odd");
   // Counts from 0 to a bound ≤ S, as in multiplicative_items (GCC 12's loop-bound warning).
   const std::size_t end = std::min(modules.end, S);
@@ -139,13 +146,19 @@ void local_conv(const float* const* rows, const float* k, const float* b, float*
     for (std::size_t j = 0; j < Ks; ++j) {
       const bool last_tap = l + 1 == Kl && j + 1 == Ks;
       for (std::size_t g = 0; g < groups && g < S / kMods; ++g) {
-        detail::local_conv_modules<kMods, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + kMods * g, l, j, g == 0 && !last_tap);
+        detail::local_conv_modules<kMods, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + kMods * g, l, j, g == 0 && !last_tap, trickle);
       }
       for (std::size_t m = kMods * groups; m < count && m < S; ++m) {
-        detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j, m == 0 && !last_tap);
+        detail::local_conv_modules<1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, begin + m, l, j, m == 0 && !last_tap, trickle);
       }
     }
   }
+}
+template <std::size_t S, std::size_t M, std::size_t U, std::size_t Ks, std::size_t Kl,
+          class Arch = simd::DefaultArch>
+void local_conv(const float* const* rows, const float* k, const float* b, float* y, Range modules) {
+  Trickle none;
+  local_conv<S, M, U, Ks, Kl, Arch>(rows, k, b, y, modules, none);
 }
 
 }  // namespace scaling::kernels

@@ -13,6 +13,7 @@
 
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/module_tiles.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling::kernels {
@@ -68,14 +69,16 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
 
 // Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
 // over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
-// adds the bias. Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's
-// accumulators to the stack once the next-chunk prefetch was added (17B: twice the time).
+// adds the bias. Each row also fetches a line of `run`, taken from the caller's trickle by the
+// caller: taking it here, GCC 12 spilled the accumulators (9.4 → 21.5 µs at 800M). Not inlined: inlined into
+// its callers, GCC 12 spilled the 8 × 3 tile's accumulators to the stack once the next-chunk
+// prefetch was added (17B: twice the time).
 template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std::size_t Groups,
           class Arch>
 [[gnu::noinline]] inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e,
                                                   const float* b, float* y, std::size_t s0,
                                                   std::size_t m0, std::size_t i0, std::size_t n,
-                                                  std::size_t g) {
+                                                  std::size_t g, Trickle::Run run) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   const bool first = i0 == 0;
@@ -99,6 +102,7 @@ template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std
         ahead += Groups * M;
       }
     }
+    run.fetch(j);
     V ev[Vecs];
     for (std::size_t v = 0; v < Vecs; ++v) {
       ev[v] = simd::load<Arch>(row + v * kW);
@@ -158,17 +162,18 @@ struct MultiplicativeItems {
 template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t Groups, class Arch>
 inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* d, const float* e,
                                    const float* x, const float* b, float* y, std::size_t s0,
-                                   std::size_t tile, std::size_t i0, std::size_t n, std::size_t g) {
+                                   std::size_t tile, std::size_t i0, std::size_t n, std::size_t g,
+                                   Trickle& trickle) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   using Tiles = ModuleTiles<M, Arch>;
   const std::size_t m0 = tile * Tiles::kTileVecs * kW;
   if (tile + 1 == Tiles::kFullTiles) {
-    multiplicative_tile<Mods, Tiles::kLastTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
+    multiplicative_tile<Mods, Tiles::kLastTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g, trickle.take(n));
   } else if (tile < Tiles::kFullTiles) {
-    multiplicative_tile<Mods, Tiles::kTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g);
+    multiplicative_tile<Mods, Tiles::kTileVecs, In, M, Groups, Arch>(z, e, b, y, s0, m0, i0, n, g, trickle.take(n));
   } else {
     for (std::size_t v = Tiles::kLeftoverVec; v < Tiles::kVecs; ++v) {
-      multiplicative_tile<Mods, 1, In, M, Groups, Arch>(z, e, b, y, s0, v * kW, i0, n, g);
+      multiplicative_tile<Mods, 1, In, M, Groups, Arch>(z, e, b, y, s0, v * kW, i0, n, g, trickle.take(n));
     }
   }
   if (tile + 1 == Tiles::kTiles && i0 + n == In) {
@@ -180,7 +185,8 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
 // items: the scaled inputs are computed once for all of them.
 template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, class Arch>
 inline void multiplicative_group(const float* d, const float* e, const float* x, const float* b,
-                                 float* y, std::size_t s0, std::size_t g, Range items, std::size_t i0) {
+                                 float* y, std::size_t s0, std::size_t g, Range items, std::size_t i0,
+                                 Trickle& trickle) {
   using Items = MultiplicativeItems<S, M, Arch>;
   const Range tiles = Items::tiles_of(items, g);
   if (tiles.size() == 0) return;
@@ -188,17 +194,17 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
   alignas(64) float z[Mods][kChunk];
   scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
   for (std::size_t tile = tiles.begin; tile < tiles.end; ++tile) {
-    multiplicative_tile_of<Mods, In, M, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g);
+    multiplicative_tile_of<Mods, In, M, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g, trickle);
   }
 }
 
 }  // namespace detail
 
-// y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems).
-// D: (S, In), E: (In, M), b and y: (S·M), x: (In).
+// y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems), fetching a line
+// of `trickle` per row of E that a tile reads. D: (S, In), E: (In, M), b and y: (S·M), x: (In).
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
-                          Range items) {
+                          Range items, Trickle& trickle) {
   using Items = detail::MultiplicativeItems<S, M, Arch>;
   // Loops count to constant bounds: with run-time bounds GCC 12 warns
   // (-Waggressive-loop-optimizations) about iterations that cannot happen.
@@ -208,9 +214,9 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
     constexpr std::size_t kMods = Items::Tiles::kMods;
     const std::size_t s0 = g * kMods;
     if (s0 + kMods <= S) {
-      detail::multiplicative_group<kMods, S, In, M, Arch>(d, e, x, b, y, s0, g, mine, i0);
+      detail::multiplicative_group<kMods, S, In, M, Arch>(d, e, x, b, y, s0, g, mine, i0, trickle);
     } else {
-      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, Arch>(d, e, x, b, y, s, g, mine, i0);
+      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, Arch>(d, e, x, b, y, s, g, mine, i0, trickle);
     }
   };
   // The groups share each chunk of E: all of them use it while it is in L2, and they prefetch the
@@ -220,11 +226,19 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
   }
 }
 
-// The team's share of y = FactoredDense(x). Does not synchronise.
+// The team's share of y = FactoredDense(x); `trickle` is this member's (see line_share). Does not
+// synchronise.
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+void multiplicative(const Team& team, const float* d, const float* e, const float* x,
+                    const float* b, float* y, Trickle& trickle) {
+  multiplicative_items<S, In, M, Arch>(d, e, x, b, y, team.split(detail::MultiplicativeItems<S, M, Arch>::kCount),
+                                       trickle);
+}
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative(const Team& team, const float* d, const float* e, const float* x,
                     const float* b, float* y) {
-  multiplicative_items<S, In, M, Arch>(d, e, x, b, y, team.split(detail::MultiplicativeItems<S, M, Arch>::kCount));
+  Trickle none;
+  multiplicative<S, In, M, Arch>(team, d, e, x, b, y, none);
 }
 
 // ---------------------------------------------------------------------------------------------

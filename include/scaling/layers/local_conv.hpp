@@ -13,6 +13,7 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/kernels/local_conv.hpp"
 #include "scaling/layers/step.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling {
@@ -43,10 +44,16 @@ struct LocalConv {
     apply<Arch>(w, rows, y, team.split(S));
   }
 
-  // The output modules in `modules` only.
+  // The output modules in `modules` only; `trickle` fetches what a later phase reads meanwhile.
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Weights& w, const std::array<const float*, Kl>& rows, float* y, Range modules,
+                    kernels::Trickle& trickle) {
+    kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, modules, trickle);
+  }
   template <class Arch = simd::DefaultArch>
   static void apply(const Weights& w, const std::array<const float*, Kl>& rows, float* y, Range modules) {
-    kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, modules);
+    kernels::Trickle none;
+    apply<Arch>(w, rows, y, modules, none);
   }
 
   // Without a length kernel (Kl = 1) rows are independent: the team's share of y = LocalConv(x)

@@ -4,6 +4,7 @@
 // permutation of its input and has S·d_in + d_in·M weights instead of d_in·d_out; Sparse QKV and
 // the sparse loss layer are built from it.
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 #include <variant>
@@ -12,6 +13,8 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/multiplicative.hpp"
+#include "scaling/kernels/trickle.hpp"
+#include "scaling/layers/step.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling {
@@ -46,10 +49,18 @@ struct MultiplicativeDense {
     }
   };
 
+  // What decode reads first: D, and the first chunk of E's rows (kernels/multiplicative.hpp).
+  static FirstReads first_reads(const Weights& w) {
+    return {w.d.span(), w.e.span().first(std::min(kernels::detail::kChunk, In) * kModuleWidth)};
+  }
+
   // The team's share of y = layer(x) for `tokens` rows, from E's panels once they are built (the
-  // same results, bitwise). x: (tokens, In), y: (tokens, Out). Does not synchronise.
+  // same results, bitwise). x: (tokens, In), y: (tokens, Out). `trickle` (this member's share)
+  // fetches what a later phase reads while the chunked kernel computes; the panels' stream leaves
+  // no memory capacity to spare and does not step it. Does not synchronise.
   template <class Arch = simd::DefaultArch>
-  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
+                    kernels::Trickle& trickle) {
     for (std::size_t t = 0; t < tokens; ++t) {
       if constexpr (kPanels) {
         if (w.e_panels.ready) {
@@ -59,8 +70,13 @@ struct MultiplicativeDense {
         }
       }
       kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
-                                                         y + t * Out);
+                                                         y + t * Out, trickle);
     }
+  }
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
+    kernels::Trickle none;
+    apply<Arch>(team, w, x, tokens, y, none);
   }
 };
 

@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <span>
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/layers/attention.hpp"
 #include "scaling/layers/local_conv.hpp"
 #include "scaling/layers/multiplicative_dense.hpp"
@@ -35,6 +37,12 @@ struct SparseAttentionShape : AttentionShape<D> {
                 "sparse attention: d_model must be divisible by the number of modules S");
   static constexpr std::size_t kModuleWidth = D.d_model / S;  // M
 };
+
+// This member's share of the rows of a K or V cache's first positions (`floats` floats): what
+// attention reads of it, fetched ahead (kernels/trickle.hpp).
+inline std::span<const float> cached(const AlignedBuffer& cache, std::size_t floats, const Team& team) {
+  return kernels::line_share(cache.span().first(floats), team);
+}
 
 // A layer without an output layer adds the heads' concatenation to x directly.
 template <Dims D>
@@ -84,23 +92,36 @@ struct SparseQkvAttention {
     return Team(static_cast<unsigned>(team.id() / lanes), sharing, nullptr).split(S);
   }
 
+  // A convolution's kernel, if the member computes any of its modules.
+  template <class ConvWeights>
+  static std::span<const float> kernel_if(const ConvWeights& w, Range modules) {
+    return modules.size() > 0 ? std::span<const float>(w.kernel.span()) : std::span<const float>();
+  }
+
   // x += Attn(xn) for tokens at positions [pos, pos + tokens); token t sees positions ≤ pos + t.
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& state, Workspace& ws,
                       const float* xn, float* x) {
     const Team& team = step.team;
     if (team.id() == 0) state.history.begin(step);
-    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data());
-    team.sync();
     const Range q_modules = conv_modules(team, 0);
     const Range k_modules = conv_modules(team, 1);
     const Range v_modules = conv_modules(team, 2);
+    // The multiplicative layer and the convolutions compute about as long as they wait for their
+    // weights; meanwhile they fetch what this member reads after them: the convolutions' kernels,
+    // its share of the cached keys and values, and what the next sublayer reads first
+    // (kernels/trickle.hpp).
+    kernels::Trickle ahead(kernel_if(w.q, q_modules), kernel_if(w.k, k_modules), kernel_if(w.v, v_modules),
+                           detail::cached(state.k, step.pos * D.d_attn(), team),
+                           detail::cached(state.v, step.pos * D.d_attn(), team), step.then[0], step.then[1]);
+    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data(), ahead);
+    team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
       const auto rows = state.history.window(ws.mixed.data(), t);
       const std::size_t at = t * D.d_model;
-      ConvQk::template apply<Arch>(w.q, rows, ws.q.data() + at, q_modules);
-      ConvQk::template apply<Arch>(w.k, rows, ws.k.data() + at, k_modules);
-      ConvV::template apply<Arch>(w.v, rows, ws.v.data() + at, v_modules);
+      ConvQk::template apply<Arch>(w.q, rows, ws.q.data() + at, q_modules, ahead);
+      ConvQk::template apply<Arch>(w.k, rows, ws.k.data() + at, k_modules, ahead);
+      ConvV::template apply<Arch>(w.v, rows, ws.v.data() + at, v_modules, ahead);
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);  // no one reads it now
@@ -190,6 +211,12 @@ struct SparseCrossAttention {
     ConvHistory<D.d_model, Kl> history;  // Q's multiplicative layer's last Kl − 1 outputs
   };
 
+  // What decode reads first: this member's share of Q's multiplicative layer's first reads.
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    const FirstReads all = Mult::first_reads(w.q_mult);
+    return {kernels::line_share(all[0], team), kernels::line_share(all[1], team)};
+  }
+
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
   template <class Arch, class Workspace>
   static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
@@ -202,15 +229,19 @@ struct SparseCrossAttention {
                       const float* xn, float* x) {
     const Team& team = step.team;
     if (team.id() == 0) state.history.begin(step);
-    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data());
+    const std::size_t all = state.length;
+    // As in SparseQkvAttention: the multiplicative layer and the convolution fetch its kernel,
+    // the member's share of the cached keys and values, and what the next sublayer reads first.
+    kernels::Trickle ahead(w.q.kernel.span(), detail::cached(state.k, all * D.d_attn(), team),
+                           detail::cached(state.v, all * D.d_attn(), team), step.then[0], step.then[1]);
+    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ahead);
     team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
-      ConvQ::template apply<Arch>(team, w.q, state.history.window(ws.mixed.data(), t),
-                                  ws.q.data() + t * D.d_model);
+      ConvQ::template apply<Arch>(w.q, state.history.window(ws.mixed.data(), t), ws.q.data() + t * D.d_model,
+                                  team.split(S), ahead);
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);
-    const std::size_t all = state.length;
     Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
                                  [all](std::size_t) { return all; });
     detail::add_residual<D, Arch>(step, ws.attn.data(), x);

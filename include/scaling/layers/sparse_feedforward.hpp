@@ -25,6 +25,7 @@
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
 #include "scaling/kernels/screen.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/layers/step.hpp"
 #include "scaling/simd/ops.hpp"
 
@@ -71,6 +72,11 @@ struct SparseFeedForward {
     }
   };
   struct State {};  // remembers nothing between tokens
+
+  // What decode reads first: this member's share of C1 (the team splits its rows).
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    return {kernels::line_share(w.controller_in.span(), team), {}};
+  }
 
   // Runs the controller for the step's tokens: ws.choice row t = the chosen row of `in` / `out`
   // for every block, ws.gate row t = ReLU of the chosen units. Ends synchronised.

@@ -1,18 +1,26 @@
 #pragma once
 // What every layer's forward pass is told about the step it runs in.
 
+#include <array>
 #include <cstddef>
+#include <span>
 
 #include "scaling/core/threads.hpp"
 
 namespace scaling {
 
+// What a sublayer reads first (this member's share): a sublayer that runs before it and leaves
+// memory capacity to spare fetches these ahead (kernels/trickle.hpp).
+using FirstReads = std::array<std::span<const float>, 2>;
+
 // A step processes `tokens` consecutive tokens starting at sequence position `pos`: one token when
-// decoding, a chunk of the prompt when prefilling, the whole input in the encoder.
+// decoding, a chunk of the prompt when prefilling, the whole input in the encoder. `then` is what
+// the step reads after the sublayer it is given to, if the block knows (else empty).
 struct Step {
   const Team& team;
   std::size_t pos;
   std::size_t tokens;
+  FirstReads then{};
 };
 
 }  // namespace scaling
