@@ -291,6 +291,14 @@ ARCH_CASE("multi-head causal attention over a KV cache split over a team") {
   check_cached_attention<37, 5>();  // more heads than one pass takes
 }
 
+// `lines` whole cache lines of v, which needs a line to spare for the alignment.
+std::span<const float> whole_lines(const std::vector<float>& v, std::size_t lines) {
+  const auto misalignment = reinterpret_cast<std::uintptr_t>(v.data()) % scaling::kernels::Trickle::kLine;
+  const std::size_t skip = misalignment == 0 ? 0 : (scaling::kernels::Trickle::kLine - misalignment) / sizeof(float);
+  REQUIRE(v.size() >= skip + lines * 16);
+  return std::span<const float>(v).subspan(skip, lines * 16);
+}
+
 template <std::size_t Cols>
 void check_gathered(std::size_t count) {
   CAPTURE(Cols);
@@ -338,6 +346,16 @@ void check_gathered(std::size_t count) {
     }
     CHECK(split_y == y);
   }
+  // With a trickle: the same y, and a line taken per vector of columns for every group of 4 rows.
+  constexpr std::size_t kVectors = Cols / scaling::simd::kWidth<Arch>;
+  const std::size_t lines = count / 4 * kVectors;
+  const std::vector<float> ahead((lines + 2) * 16);
+  scaling::kernels::Trickle trickle{whole_lines(ahead, lines + 1)};
+  auto trickled_y = start;
+  scaling::kernels::gathered_axpy<Cols, Arch>(w.data(), rows.data(), h.data(), count, b.data(), trickled_y.data(),
+                                              {0, Cols}, trickle);
+  CHECK(trickled_y == y);
+  CHECK(trickle.take(2).lines == 1);  // all but the spare line
 }
 
 ARCH_CASE("gathered dot products and gathered axpy match the reference") {
@@ -488,13 +506,6 @@ TEST_CASE("next_down is the float just below, across signs, subnormals and the r
     CAPTURE(x);
     CHECK(std::bit_cast<std::uint32_t>(next_down(x)) == std::bit_cast<std::uint32_t>(std::nextafter(x, -kInf)));
   }
-}
-
-// `lines` whole cache lines of v (v has a line to spare for the alignment).
-std::span<const float> whole_lines(const std::vector<float>& v, std::size_t lines) {
-  const auto misalignment = reinterpret_cast<std::uintptr_t>(v.data()) % scaling::kernels::Trickle::kLine;
-  const std::size_t skip = misalignment == 0 ? 0 : (scaling::kernels::Trickle::kLine - misalignment) / sizeof(float);
-  return std::span<const float>(v).subspan(skip, lines * 16);
 }
 
 TEST_CASE("a trickle takes every line its spans touch once, in order, in runs; line_share splits them") {

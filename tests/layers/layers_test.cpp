@@ -200,6 +200,15 @@ TEST_CASE("sparse sublayers say what decode reads first; a team's shares of it c
     CHECK(joined_size(e, mult[1].data()) == mult[1].size());
     CHECK(joined_size(c1, ff.get().controller_in.data) == ff.get().controller_in.kSize);
   }
+  // Sparse QKV: its multiplicative layer's; a block: its self-attention's.
+  using Qkv = scaling::SparseQkvAttention<kTiny, 4, 3>;
+  using Block = PreNormDecoderBlock<kTiny, Ff, Qkv>;
+  Owned<Block::Weights> block;
+  const auto qkv = scaling::detail::first_reads<Block>(block.get(), Team::solo());
+  CHECK(qkv[0].data() == block.get().attn.mult.d.data);
+  CHECK(qkv[0].size() == 4 * kTiny.d_model);
+  CHECK(qkv[1].data() == block.get().attn.mult.e.data);
+  CHECK(qkv[1].size() == kTiny.d_model * kTiny.d_model / 4);
   // Layers that do not say: nothing.
   Owned<DenseFeedForward<kTiny>::Weights> dense;
   const auto none = scaling::detail::first_reads<DenseFeedForward<kTiny>>(dense.get(), Team::solo());

@@ -6,11 +6,11 @@
 // Any layer with Weights, State and forward<Arch>(Step, Weights, State, Workspace, xn, x) plugs in
 // as a sublayer; the norm is a policy too (LayerNorm or RmsNorm). A sublayer may also say what it
 // reads first (first_reads(Weights, Team) → FirstReads), which the sublayer before it is given as
-// Step::then to fetch ahead.
+// Step::then to fetch ahead; a block's first reads are its self-attention's, given by the stack
+// to the block before it.
 
 #include <cstddef>
 
-#include "scaling/core/threads.hpp"
 #include "scaling/layers/step.hpp"
 
 namespace scaling {
@@ -28,15 +28,6 @@ void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
   Sublayer::template forward<Arch>(Step{step.team, step.pos, step.tokens, then}, weights, state, ws, ws.xn.data(), x);
 }
 
-// What a sublayer reads first, for those that say (first_reads); nothing for the others.
-template <class Sublayer>
-FirstReads first_reads(const typename Sublayer::Weights& w, const Team& team) {
-  if constexpr (requires { Sublayer::first_reads(w, team); }) {
-    return Sublayer::first_reads(w, team);
-  } else {
-    return {};
-  }
-}
 
 }  // namespace detail
 
@@ -61,6 +52,11 @@ struct DecoderBlock {
     typename SelfAttn::State attn;
     typename Ffn::State ff;
   };
+
+  // What the block reads first: its self-attention's first reads.
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    return detail::first_reads<SelfAttn>(w.attn, team);
+  }
 
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& s, Workspace& ws, float* x) {
@@ -101,6 +97,10 @@ struct CrossDecoderBlock {
     typename CrossAttn::State cross;
     typename Ffn::State ff;
   };
+
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    return detail::first_reads<SelfAttn>(w.attn, team);
+  }
 
   // Projects the encoder output enc: (step.tokens, d_model) into this block's cross cache.
   template <class Arch, class Workspace>

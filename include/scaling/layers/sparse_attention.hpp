@@ -44,6 +44,11 @@ inline std::span<const float> cached(const AlignedBuffer& cache, std::size_t flo
   return kernels::line_share(cache.span().first(floats), team);
 }
 
+// This member's share of a multiplicative layer's first reads.
+inline FirstReads first_reads_share(const FirstReads& all, const Team& team) {
+  return {kernels::line_share(all[0], team), kernels::line_share(all[1], team)};
+}
+
 // A layer without an output layer adds the heads' concatenation to x directly.
 template <Dims D>
 using HeadsSpanModel = Equal<D.d_attn(), D.d_model>;
@@ -90,6 +95,11 @@ struct SparseQkvAttention {
     if (team.id() % lanes != lane) return {};
     const auto sharing = static_cast<unsigned>((team.size() - lane + lanes - 1) / lanes);
     return Team(static_cast<unsigned>(team.id() / lanes), sharing, nullptr).split(S);
+  }
+
+  // What decode reads first: this member's share of the multiplicative layer's first reads.
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    return detail::first_reads_share(Mult::first_reads(w.mult), team);
   }
 
   // A convolution's kernel, if the member computes any of its modules.
@@ -213,8 +223,7 @@ struct SparseCrossAttention {
 
   // What decode reads first: this member's share of Q's multiplicative layer's first reads.
   static FirstReads first_reads(const Weights& w, const Team& team) {
-    const FirstReads all = Mult::first_reads(w.q_mult);
-    return {kernels::line_share(all[0], team), kernels::line_share(all[1], team)};
+    return detail::first_reads_share(Mult::first_reads(w.q_mult), team);
   }
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.

@@ -119,10 +119,13 @@ struct SparseFeedForward {
                       const float* xn, float* x) {
     select<Arch>(step, w, ws, xn);
     const Range cols = step.team.split(D.d_model, kFloatsPerLine);  // whole cache lines of x
+    // W2's gathered rows leave memory capacity to spare (0.6–0.7 of the read probe): they fetch
+    // what the step reads next (kernels/trickle.hpp).
+    kernels::Trickle then(step.then[0], step.then[1]);
     for (std::size_t t = 0; t < step.tokens; ++t) {
       kernels::gathered_axpy<D.d_model, Arch>(w.out.data, ws.choice.data() + t * kBlocks,
                                               ws.gate.data() + t * kBlocks, kBlocks, w.out_bias.data,
-                                              x + t * D.d_model, cols);
+                                              x + t * D.d_model, cols, then);
     }
     step.team.sync();
   }

@@ -23,4 +23,18 @@ struct Step {
   FirstReads then{};
 };
 
+namespace detail {
+
+// What a sublayer or block reads first, for those that say (first_reads); nothing for the others.
+template <class Layer>
+FirstReads first_reads(const typename Layer::Weights& w, const Team& team) {
+  if constexpr (requires { Layer::first_reads(w, team); }) {
+    return Layer::first_reads(w, team);
+  } else {
+    return {};
+  }
+}
+
+}  // namespace detail
+
 }  // namespace scaling

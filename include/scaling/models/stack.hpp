@@ -89,7 +89,6 @@ void run_decoder(ThreadPool& pool, const Embedding<D>& embedding,
     const std::size_t out_row = last_only ? n - 1 : 0;  // first row of this chunk with logits
     float* out_rows = last_only ? out : out + first * D.vocab;
     pool.run([&](const Team& team) {
-      const Step step{team, s.pos, n};
       const Range rows = team.split(n);
       for (std::size_t t = rows.begin; t < rows.end; ++t) {
         kernels::embed<D.d_model, Arch>(embedding.data + static_cast<std::size_t>(chunk[t]) * D.d_model,
@@ -98,7 +97,9 @@ void run_decoder(ThreadPool& pool, const Embedding<D>& embedding,
       }
       team.sync();
       for (std::size_t l = 0; l < Layers; ++l) {
-        Block::template forward<Arch>(step, stack.layers[l], s.layers[l], s.ws, s.x.data());
+        // Each block is told what the next one reads first (blocks/blocks.hpp).
+        const FirstReads then = l + 1 < Layers ? detail::first_reads<Block>(stack.layers[l + 1], team) : FirstReads{};
+        Block::template forward<Arch>(Step{team, s.pos, n, then}, stack.layers[l], s.layers[l], s.ws, s.x.data());
       }
       if (has_output) {
         const std::size_t count = n - out_row;
