@@ -212,6 +212,14 @@ inline std::vector<float> head_rows(const std::vector<float>& rows, std::size_t 
   return out;
 }
 
+// `lines` whole cache lines of v, which needs a line to spare for the alignment.
+std::span<const float> whole_lines(const std::vector<float>& v, std::size_t lines) {
+  const auto misalignment = reinterpret_cast<std::uintptr_t>(v.data()) % scaling::kernels::Trickle::kLine;
+  const std::size_t skip = misalignment == 0 ? 0 : (scaling::kernels::Trickle::kLine - misalignment) / sizeof(float);
+  REQUIRE(v.size() >= skip + lines * 16);
+  return std::span<const float>(v).subspan(skip, lines * 16);
+}
+
 // attend_heads on `heads` heads whose rows are interleaved (key j of head h at j·stride + h·Dh,
 // with a gap of 3 floats after each row), each head against the reference on its own.
 template <std::size_t Dh>
@@ -233,6 +241,15 @@ void check_attend_heads(std::size_t n, std::size_t heads) {
     // Scores have error ~Dh·ε·|q||k|, softmax ~1 ulp relative, the weighted sum ~n·ε.
     for (std::size_t i = 0; i < Dh; ++i) CHECK(std::abs(out[h * Dh + i] - want[i]) <= 2e-5);
   }
+  // With a trickle: the same output, and a line per head taken for each key in each pass.
+  const std::size_t lines = 2 * n * heads;
+  const std::vector<float> ahead((lines + 2) * 16);
+  scaling::kernels::Trickle trickle{whole_lines(ahead, lines + 1)};
+  std::vector<float> trickled(heads * Dh);
+  scaling::kernels::attend_heads<Dh, Arch>(q.data(), k.data(), v.data(), stride, heads, n, scores.data(),
+                                           trickled.data(), trickle);
+  CHECK(trickled == out);
+  CHECK(trickle.take(2).lines == 1);  // all but the spare line
 }
 
 ARCH_CASE("attention of one head and of interleaved heads matches the reference") {
@@ -289,14 +306,6 @@ ARCH_CASE("multi-head causal attention over a KV cache split over a team") {
   REQUIRE_ARCH();
   check_cached_attention<3, 12>();
   check_cached_attention<37, 5>();  // more heads than one pass takes
-}
-
-// `lines` whole cache lines of v, which needs a line to spare for the alignment.
-std::span<const float> whole_lines(const std::vector<float>& v, std::size_t lines) {
-  const auto misalignment = reinterpret_cast<std::uintptr_t>(v.data()) % scaling::kernels::Trickle::kLine;
-  const std::size_t skip = misalignment == 0 ? 0 : (scaling::kernels::Trickle::kLine - misalignment) / sizeof(float);
-  REQUIRE(v.size() >= skip + lines * 16);
-  return std::span<const float>(v).subspan(skip, lines * 16);
 }
 
 template <std::size_t Cols>

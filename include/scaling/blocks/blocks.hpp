@@ -28,7 +28,6 @@ void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
   Sublayer::template forward<Arch>(Step{step.team, step.pos, step.tokens, then}, weights, state, ws, ws.xn.data(), x);
 }
 
-
 }  // namespace detail
 
 template <class Norm, class SelfAttn, class Ffn>
@@ -98,6 +97,7 @@ struct CrossDecoderBlock {
     typename Ffn::State ff;
   };
 
+  // What the block reads first: its self-attention's first reads.
   static FirstReads first_reads(const Weights& w, const Team& team) {
     return detail::first_reads<SelfAttn>(w.attn, team);
   }

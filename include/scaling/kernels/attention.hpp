@@ -17,6 +17,7 @@
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/dot.hpp"
 #include "scaling/kernels/softmax.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling::kernels {
@@ -36,9 +37,11 @@ constexpr std::size_t attention_scratch(std::size_t heads, std::size_t capacity)
 // Keys and then values are read row by row, in memory order; each head's result is still the same
 // chain of operations as for that head alone (a dot product per key, softmax, a fused
 // multiply-add per key and column in key order), so how heads are grouped never changes it.
+// Each key also fetches up to a line per head of `trickle`: attention waits on short rows more
+// than it reads, and leaves memory capacity to spare for what the step reads next.
 template <std::size_t Dh, class Arch = simd::DefaultArch>
 void attend_heads(const float* q, const float* k, const float* v, std::size_t stride,
-                  std::size_t heads, std::size_t n_keys, float* scores, float* out) {
+                  std::size_t heads, std::size_t n_keys, float* scores, float* out, Trickle& trickle) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kFull = detail::kFullVectors<Dh, Arch>;
@@ -52,7 +55,9 @@ void attend_heads(const float* q, const float* k, const float* v, std::size_t st
   };
   for (std::size_t j = 0; j < n_keys; ++j) {
     prefetch_row(k, j);
+    const Trickle::Run run = trickle.take(heads);
     for (std::size_t h = 0; h < heads; ++h) {
+      run.fetch(h);
       const float* kj = k + j * stride + h * Dh;
       const float* qh = q + h * Dh;
       V acc = simd::zero<Arch>();
@@ -64,7 +69,9 @@ void attend_heads(const float* q, const float* k, const float* v, std::size_t st
   for (std::size_t i = 0; i < heads * Dh; ++i) out[i] = 0.0F;
   for (std::size_t j = 0; j < n_keys; ++j) {
     prefetch_row(v, j);
+    const Trickle::Run run = trickle.take(heads);
     for (std::size_t h = 0; h < heads; ++h) {
+      run.fetch(h);
       const float* vj = v + j * stride + h * Dh;
       float* oh = out + h * Dh;
       const float p = scores[h * n_keys + j];
@@ -75,6 +82,12 @@ void attend_heads(const float* q, const float* k, const float* v, std::size_t st
       for (std::size_t i = kFull; i < Dh; ++i) oh[i] += p * vj[i];
     }
   }
+}
+template <std::size_t Dh, class Arch = simd::DefaultArch>
+void attend_heads(const float* q, const float* k, const float* v, std::size_t stride,
+                  std::size_t heads, std::size_t n_keys, float* scores, float* out) {
+  Trickle none;
+  attend_heads<Dh, Arch>(q, k, v, stride, heads, n_keys, scores, out, none);
 }
 
 // A cache of keys or values for H heads: (Capacity, H, Dh), one row of H·Dh floats per position.
@@ -95,7 +108,7 @@ struct KvLayout {
 template <std::size_t H, std::size_t Capacity, std::size_t Dh, class Arch = simd::DefaultArch,
           class KeysFor>
 void attention(const Team& team, const float* q, std::size_t n_queries, const float* k_cache,
-               const float* v_cache, KeysFor n_keys, float* scores, float* out) {
+               const float* v_cache, KeysFor n_keys, float* scores, float* out, Trickle& trickle) {
   using Layout = KvLayout<H, Capacity, Dh>;
   float* my_scores = scores + team.id() * attention_scratch(H, Capacity);
   const Range pairs = team.split(n_queries * H);
@@ -105,9 +118,16 @@ void attention(const Team& team, const float* q, std::size_t n_queries, const fl
     const std::size_t heads = std::min({pairs.end - p, H - h, kHeadsPerPass});
     const std::size_t at = t * H * Dh + h * Dh;
     attend_heads<Dh, Arch>(q + at, k_cache + h * Dh, v_cache + h * Dh, Layout::kRowStride, heads,
-                           n_keys(t), my_scores, out + at);
+                           n_keys(t), my_scores, out + at, trickle);
     p += heads;
   }
+}
+template <std::size_t H, std::size_t Capacity, std::size_t Dh, class Arch = simd::DefaultArch,
+          class KeysFor>
+void attention(const Team& team, const float* q, std::size_t n_queries, const float* k_cache,
+               const float* v_cache, KeysFor n_keys, float* scores, float* out) {
+  Trickle none;
+  attention<H, Capacity, Dh, Arch>(team, q, n_queries, k_cache, v_cache, n_keys, scores, out, none);
 }
 
 }  // namespace scaling::kernels

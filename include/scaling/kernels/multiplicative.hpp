@@ -69,10 +69,10 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
 
 // Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
 // over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
-// adds the bias. Each row also fetches a line of `run`, taken from the caller's trickle by the
-// caller: taking it here, GCC 12 spilled the accumulators (9.4 → 21.5 µs at 800M). Not inlined: inlined into
-// its callers, GCC 12 spilled the 8 × 3 tile's accumulators to the stack once the next-chunk
-// prefetch was added (17B: twice the time).
+// adds the bias. Each row also fetches a line of `run`, which the caller takes from its trickle
+// (taken here, GCC 12 kept the 8 × 2 tile's accumulators on the stack: 9.4 → 21.5 µs at 800M).
+// Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's accumulators to the
+// stack once the next-chunk prefetch was added (17B: twice the time).
 template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std::size_t Groups,
           class Arch>
 [[gnu::noinline]] inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e,

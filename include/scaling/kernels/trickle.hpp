@@ -1,7 +1,8 @@
 #pragma once
-// Weights that a later phase of a step will read, pulled into L2 one cache line at a time by a
-// kernel that spends its time computing rather than waiting for memory (the multiplicative layer,
-// the convolution), so that the later phase starts from L2 instead of DRAM.
+// Weights (and cached keys and values) that a later phase of a step will read, pulled into L2 a
+// cache line at a time by kernels that leave memory capacity to spare (the multiplicative layer
+// and the convolution, which spend their time computing; attention and Sparse FF's W2 rows,
+// which wait on short rows), so that the later phase starts from L2 instead of DRAM.
 //
 // Why a trickle: in a decode step, Sparse QKV's multiplicative layer and convolutions do about as
 // many multiply-adds as there are cycles in reading their weights, but on one core they take the
@@ -11,9 +12,9 @@
 // 2026-11-29: 13.8 µs cold, 9.2 µs warm; with its 320 KB prefetched beforehand one line per
 // ~30 cycles 9.2 µs, in one burst 13.7 µs).
 //
-// A Trickle is a value passed through the kernels of a phase: each kernel call takes a run of up to
-// one line per iteration of its inner loop and fetches one per iteration. Lines that no kernel
-// reached are not fetched. Prefetching changes no result.
+// A Trickle is a list of spans passed through the kernels of a phase; a kernel takes runs of lines
+// from it, about one line per iteration of its inner loop, and fetches them as it goes. Lines that
+// no kernel reached are not fetched. Prefetching changes no result.
 
 #include <algorithm>
 #include <array>

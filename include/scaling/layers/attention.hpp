@@ -11,6 +11,7 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/kernels/add.hpp"
 #include "scaling/kernels/attention.hpp"
+#include "scaling/kernels/trickle.hpp"
 #include "scaling/layers/dense.hpp"
 #include "scaling/layers/step.hpp"
 #include "scaling/simd/ops.hpp"
@@ -79,14 +80,21 @@ struct AttentionShape {
     team.sync();
   }
 
-  // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys. Ends synchronised.
+  // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys; the kernel fetches
+  // lines of `trickle` meanwhile (kernels/trickle.hpp). Ends synchronised.
+  template <class Arch, class Workspace, class KeysFor>
+  static void attend(const Step& step, Workspace& ws, const float* k_cache, const float* v_cache,
+                     KeysFor n_keys, kernels::Trickle& trickle) {
+    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
+                                                            k_cache, v_cache, n_keys,
+                                                            ws.scores.data(), ws.attn.data(), trickle);
+    step.team.sync();
+  }
   template <class Arch, class Workspace, class KeysFor>
   static void attend(const Step& step, Workspace& ws, const float* k_cache, const float* v_cache,
                      KeysFor n_keys) {
-    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
-                                                            k_cache, v_cache, n_keys,
-                                                            ws.scores.data(), ws.attn.data());
-    step.team.sync();
+    kernels::Trickle none;
+    attend<Arch>(step, ws, k_cache, v_cache, n_keys, none);
   }
 
   // x += O(attention(q, caches)).  Ends synchronised.

@@ -12,8 +12,8 @@
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/kernels/local_conv.hpp"
-#include "scaling/layers/step.hpp"
 #include "scaling/kernels/trickle.hpp"
+#include "scaling/layers/step.hpp"
 #include "scaling/simd/ops.hpp"
 
 namespace scaling {

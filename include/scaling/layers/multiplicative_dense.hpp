@@ -57,7 +57,7 @@ struct MultiplicativeDense {
   // The team's share of y = layer(x) for `tokens` rows, from E's panels once they are built (the
   // same results, bitwise). x: (tokens, In), y: (tokens, Out). `trickle` (this member's share)
   // fetches what a later phase reads while the chunked kernel computes; the panels' stream leaves
-  // no memory capacity to spare and does not step it. Does not synchronise.
+  // no memory capacity to spare and fetches nothing of it. Does not synchronise.
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
                     kernels::Trickle& trickle) {

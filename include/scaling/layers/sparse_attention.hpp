@@ -120,7 +120,7 @@ struct SparseQkvAttention {
     // The multiplicative layer and the convolutions compute about as long as they wait for their
     // weights; meanwhile they fetch what this member reads after them: the convolutions' kernels,
     // its share of the cached keys and values, and what the next sublayer reads first
-    // (kernels/trickle.hpp).
+    // (kernels/trickle.hpp). Attention goes on where they stopped.
     kernels::Trickle ahead(kernel_if(w.q, q_modules), kernel_if(w.k, k_modules), kernel_if(w.v, v_modules),
                            detail::cached(state.k, step.pos * D.d_attn(), team),
                            detail::cached(state.v, step.pos * D.d_attn(), team), step.then[0], step.then[1]);
@@ -139,7 +139,7 @@ struct SparseQkvAttention {
                   step.tokens);
     const std::size_t pos = step.pos;
     Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
-                                 [pos](std::size_t t) { return pos + t + 1; });
+                                 [pos](std::size_t t) { return pos + t + 1; }, ahead);
     detail::add_residual<D, Arch>(step, ws.attn.data(), x);
   }
 };
@@ -239,8 +239,9 @@ struct SparseCrossAttention {
     const Team& team = step.team;
     if (team.id() == 0) state.history.begin(step);
     const std::size_t all = state.length;
-    // As in SparseQkvAttention: the multiplicative layer and the convolution fetch its kernel,
-    // the member's share of the cached keys and values, and what the next sublayer reads first.
+    // As in SparseQkvAttention: the multiplicative layer, the convolution and then attention
+    // fetch its kernel, the member's share of the cached keys and values, and what the next
+    // sublayer reads first.
     kernels::Trickle ahead(w.q.kernel.span(), detail::cached(state.k, all * D.d_attn(), team),
                            detail::cached(state.v, all * D.d_attn(), team), step.then[0], step.then[1]);
     Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ahead);
@@ -252,7 +253,7 @@ struct SparseCrossAttention {
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);
     Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
-                                 [all](std::size_t) { return all; });
+                                 [all](std::size_t) { return all; }, ahead);
     detail::add_residual<D, Arch>(step, ws.attn.data(), x);
   }
 };
