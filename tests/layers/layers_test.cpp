@@ -200,6 +200,10 @@ TEST_CASE("sparse sublayers say what decode reads first; a team's shares of it c
     CHECK(joined_size(e, mult[1].data()) == mult[1].size());
     CHECK(joined_size(c1, ff.get().controller_in.data) == ff.get().controller_in.kSize);
   }
+  // With more than one chunk of inputs, E's first 256 rows only.
+  using Long = scaling::MultiplicativeDense<300, 16, 4>;  // M = 4
+  Owned<Long::Weights> long_mult;
+  CHECK(Long::first_reads(long_mult.get())[1].size() == 256 * 4);
   // Sparse QKV: its multiplicative layer's; a block: its self-attention's.
   using Qkv = scaling::SparseQkvAttention<kTiny, 4, 3>;
   using Block = PreNormDecoderBlock<kTiny, Ff, Qkv>;
