@@ -41,7 +41,7 @@ struct LocalConv {
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const std::array<const float*, Kl>& rows,
                     float* y) {
-    apply<Arch>(w, rows, y, team.split(S));
+    kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, team.split(S));
   }
 
   // The output modules in `modules` only; `trickle` fetches what a later phase reads meanwhile.
@@ -49,11 +49,6 @@ struct LocalConv {
   static void apply(const Weights& w, const std::array<const float*, Kl>& rows, float* y, Range modules,
                     kernels::Trickle& trickle) {
     kernels::local_conv<S, M, U, Ks, Kl, Arch>(rows.data(), w.kernel.data, w.b.data, y, modules, trickle);
-  }
-  template <class Arch = simd::DefaultArch>
-  static void apply(const Weights& w, const std::array<const float*, Kl>& rows, float* y, Range modules) {
-    kernels::Trickle none;
-    apply<Arch>(w, rows, y, modules, none);
   }
 
   // Without a length kernel (Kl = 1) rows are independent: the team's share of y = LocalConv(x)
