@@ -637,11 +637,11 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<5, 37, 20>();
   check_multiplicative<16, 64, 64>();   // 4 vectors (AVX-512): 8 modules × 2 vectors, 2 tiles
   check_multiplicative<10, 40, 32>();   // 2 vectors: one tile of 8 × 2 and 2 modules left over
-  check_multiplicative<3, 10, 70>();    // a full panel and one of 6 columns
+  check_multiplicative<3, 10, 70>();    // full panels (64 or 16 columns) and one of 6
   check_multiplicative<9, 33, 130>();
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial
-  check_multiplicative<2, 300, 200>();  // one module group: 3 panels and one of 8 columns
-  check_multiplicative<4, 37, 1000>();  // 15 panels and one of 40 columns (not whole vectors)
+  check_multiplicative<2, 300, 200>();  // one module group, 2 chunks: full panels and one of 8 columns
+  check_multiplicative<4, 37, 1000>();  // the last panel 40 (AVX-512) or 8 columns wide
   check_multiplicative<6, 50, 90>();    // 5 vectors (AVX-512): the last tile takes the fifth
   check_multiplicative<12, 33, 208>();  // 13 vectors (AVX-512): tiles of 4, 4 and 5
   check_multiplicative<16, 33, 144>();  // 9 vectors (17B's M; AVX-512): 8 modules × 3 vectors

@@ -246,15 +246,22 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
 // S 4, E 1024 × 8000, 33 MB). There, one module group uses each row of E, so nothing is gained by
 // keeping a chunk of E in L2; what costs is the outputs: 4 × 8000 partial sums do not fit in
 // registers or L1, and walking a 64-column tile down E's rows reads 256 bytes every 32 KB. A
-// copy of E cut into panels of kPanelWidth columns, each panel (In, 64) contiguous, is read as one
-// sequential stream with a panel's 4 × 64 outputs in registers. Same fused multiply-add chain over
-// i per output as above, so the same results, bitwise. 800M's sparse loss layer, 1 thread, E from
-// DRAM: 0.99 ms with the rows streamed whole 8 at a time (partial sums in L2), 0.82–0.86 ms from
-// panels, 0.75–0.78 ms for a matvec over the same bytes (throwaway loop, 2026-11-29).
+// copy of E cut into panels of kPanelWidth columns, each panel (In, kPanelWidth) contiguous, is
+// read as one sequential stream with a panel's 4 × kPanelWidth outputs in registers. Same fused
+// multiply-add chain over i per output as above, so the same results, bitwise. 800M's sparse
+// loss layer, 1 thread, AVX-512, E from DRAM: 0.99 ms with the rows streamed whole 8 at a time
+// (partial sums in L2), 0.82–0.86 ms from panels, 0.75–0.78 ms for a matvec over the same bytes
+// (throwaway loop, 2026-11-29).
 
-// 4 modules × a panel's 4 vectors (AVX-512) = 16 accumulators, half the registers.
+// 4 modules × a panel's vectors = half the vector registers as accumulators: 16 of AVX-512's 32
+// (panels of 4 vectors, 64 columns), 8 of the 16 of AVX2, SSE or NEON (2 vectors: 16 or 8
+// columns). Wider panels there are read in several passes, each a line of every row 4 lines
+// apart: 800M's sparse loss layer, 1 thread, AVX2 (Zen 3), bench_kernels, alternating builds
+// (2026-12-03): 4.3–5.6 ms from panels of 64 columns, 2.8–3.0 ms from panels of 16.
+// The width is that of the instruction set the library is compiled for (prepare() lays the
+// panels out); a kernel instantiated for another one still reads them right.
 inline constexpr std::size_t kPanelModules = 4;
-inline constexpr std::size_t kPanelWidth = 64;
+inline constexpr std::size_t kPanelWidth = simd::kWidth<simd::DefaultArch> * (simd::kWidth<simd::DefaultArch> == 16 ? 4 : 2);
 
 // panels (In·M floats) = E (In, M) as panels of kPanelWidth columns: panel p is (In, w_p) with
 // w_p = min(kPanelWidth, M − p·kPanelWidth), and starts at float p·kPanelWidth·In.
@@ -270,7 +277,9 @@ void pack_panels(const float* e, float* panels) {
 namespace detail {
 
 // Outputs [c0, c0 + Width) of every module from one panel (In, Width), Vecs vectors of columns at
-// a time starting at column v0 of the panel.
+// a time starting at column v0 of the panel. The scaled inputs x ⊙ D are made again for every
+// panel, a chunk at a time (4 KB): AVX2, 1 thread, 2.4–2.6 ms against 2.8–3.0 ms with the
+// product x_i · D[s, i] made for each row in scalar code (bench_kernels, 2026-12-03).
 template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs, class Arch>
 inline void panel_pass(const float* d, const float* panel, const float* x, const float* b, float* y,
                        std::size_t c0, std::size_t v0) {
@@ -280,17 +289,21 @@ inline void panel_pass(const float* d, const float* panel, const float* x, const
   for (auto& module : acc) {
     for (auto& a : module) a = simd::zero<Arch>();
   }
-  for (std::size_t i = 0; i < In; ++i) {
-    V ev[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) {
-      ev[v] = simd::load<Arch>(panel + i * Width + v0 + v * kW);
-      simd::keep_in_register<Arch>(ev[v]);
-    }
-    for (std::size_t s = 0; s < S; ++s) {
-      // x_i · D[s, i] again for every panel: as fast as reading it from a copy made once
-      // (throwaway loop, 0.85–0.88 against 0.82–0.86 ms), and no scratch is needed.
-      const V z = simd::broadcast<Arch>(x[i] * d[s * In + i]);
-      for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(z, ev[v], acc[s][v]);
+  alignas(64) float z[S][kChunk];
+  for (std::size_t i0 = 0; i0 < In; i0 += kChunk) {
+    const std::size_t n = std::min(kChunk, In - i0);
+    scaled_inputs<S, In, Arch>(d, x, 0, i0, n, z);
+    const float* row = panel + i0 * Width + v0;
+    for (std::size_t j = 0; j < n; ++j, row += Width) {
+      V ev[Vecs];
+      for (std::size_t v = 0; v < Vecs; ++v) {
+        ev[v] = simd::load<Arch>(row + v * kW);
+        simd::keep_in_register<Arch>(ev[v]);
+      }
+      for (std::size_t s = 0; s < S; ++s) {
+        const V zs = simd::broadcast<Arch>(z[s][j]);
+        for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(zs, ev[v], acc[s][v]);
+      }
     }
   }
   for (std::size_t s = 0; s < S; ++s) {
