@@ -550,7 +550,27 @@ void write_table(const std::map<std::string, Result>& results, std::ostream& md)
   write_rooflines(results, md);
 }
 
-// What was run, when: the first lines of table1.md.
+// The CPU, as /proc/cpuinfo names it (model name, family and model), or "unknown CPU".
+std::string cpu_name() {
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  std::string name;
+  std::string family;
+  std::string model;
+  const auto value = [&line] {
+    const std::size_t colon = line.find(':');
+    return colon == std::string::npos ? std::string() : line.substr(std::min(line.size(), colon + 2));
+  };
+  while (std::getline(info, line) && !line.empty()) {  // the first processor's lines
+    if (name.empty() && line.rfind("model name", 0) == 0) name = value();
+    if (family.empty() && line.rfind("cpu family", 0) == 0) family = value();
+    if (model.empty() && line.rfind("model\t", 0) == 0) model = value();
+  }
+  if (name.empty()) return "unknown CPU";
+  return name + (family.empty() ? "" : " (family " + family + ", model " + model + ")");
+}
+
+// What was run, when and where: the first lines of table1.md.
 std::string header(int argc, char** argv) {
   const std::time_t now = std::time(nullptr);
   char date[32];
@@ -559,8 +579,8 @@ std::string header(int argc, char** argv) {
   h << "# Table 1 on this machine\n\n"
     << "Written by `build/bench/bench/table1";
   for (int i = 1; i < argc; ++i) h << ' ' << argv[i];
-  h << "` on " << date << ", " << std::thread::hardware_concurrency()
-    << " hardware threads. Times are medians over tokens (and over repetitions, if any); each\n"
+  h << "` on " << date << ", " << cpu_name() << ", " << std::thread::hardware_concurrency()
+    << " hardware threads, kernels for " << simd::DefaultArch::name() << ". Times are medians over tokens (and over repetitions, if any); each\n"
        "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
        "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
