@@ -279,7 +279,8 @@ namespace detail {
 // Outputs [c0, c0 + Width) of every module from one panel (In, Width), Vecs vectors of columns at
 // a time starting at column v0 of the panel. The scaled inputs x ⊙ D are made again for every
 // panel, a chunk at a time (4 KB): AVX2, 1 thread, 2.4–2.6 ms against 2.8–3.0 ms with the
-// product x_i · D[s, i] made for each row in scalar code (bench_kernels, 2026-12-03).
+// product x_i · D[s, i] made for each row in scalar code (bench_kernels, 2026-12-03). With
+// AVX-512 this does fewer instructions per row than before; not re-measured there yet.
 template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs, class Arch>
 inline void panel_pass(const float* d, const float* panel, const float* x, const float* b, float* y,
                        std::size_t c0, std::size_t v0) {
