@@ -57,7 +57,9 @@ inline void local_conv_tile(const float* const* rows, const float* k, const floa
   const float* tap = k + (l * Ks + j) * M * U + n0;
   for (std::size_t c = 0; c < M; ++c) {
     if (prefetch_next) {
-      for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch(tap + M * U + c * U + v * kW);
+      for (std::size_t v = 0; v < Vecs; ++v) {
+        if (prefetches_line<Vecs, Arch>(v)) simd::prefetch(tap + M * U + c * U + v * kW);
+      }
     }
     run.fetch(c);
     V kv[Vecs];
@@ -112,8 +114,9 @@ inline void local_conv_modules(const float* const* rows, const float* k, const f
   if constexpr (Tiles::kFullTiles > 0) {
     local_conv_tile<Mods, Tiles::kLastTileVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, (Tiles::kFullTiles - 1) * Tiles::kTileVecs * kW, l, j, prefetch_next, trickle.take(M));
   }
-  for (std::size_t v = Tiles::kLeftoverVec; v < Tiles::kVecs; ++v) {
-    local_conv_tile<Mods, 1, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, v * kW, l, j, prefetch_next, trickle.take(M));
+  if constexpr (Tiles::kRestVecs > 0) {
+    local_conv_tile<Mods, Tiles::kRestVecs, S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0, Tiles::kLeftoverVec * kW, l, j,
+                                                                   prefetch_next, trickle.take(M));
   }
   if (l + 1 == Kl && j + 1 == Ks) {
     for (std::size_t m = 0; m < Mods; ++m) local_conv_tail<S, M, U, Ks, Kl, Arch>(rows, k, b, y, s0 + m);

@@ -27,16 +27,17 @@ struct MultiplicativeDense {
   static constexpr std::size_t kModules = S;
   static constexpr std::size_t kModuleWidth = Out / S;
 
-  // With few modules (the sparse loss layer), E is also kept in panels of 64 columns, which decode
-  // reads as one stream (kernels/multiplicative.hpp, multiplicative_panels).
+  // With few modules (the sparse loss layer), E is also kept in panels of kernels::kPanelWidth
+  // columns, which decode reads as one stream (kernels/multiplicative.hpp, multiplicative_panels).
   static constexpr bool kPanels = S <= kernels::kPanelModules;
 
   struct Weights {
     Tensor<S, In> d;                 // (S, d_in): each module's scaling of the input
     Tensor<In, kModuleWidth> e;      // (d_in, d_out / S): shared by every module
     Tensor<Out> b;                   // (d_out)
-    // Derived from E, never saved (core/tensor.hpp), only with kPanels: E as ⌈M / 64⌉ panels of
-    // (d_in, 64) floats, the last one (d_in, M mod 64) if M is not a multiple of 64.
+    // Derived from E, never saved (core/tensor.hpp), only with kPanels: E as ⌈M / w⌉ panels of
+    // (d_in, w) floats, w = kernels::kPanelWidth, the last one (d_in, M mod w) if M is not a
+    // multiple of w.
     [[no_unique_address]] std::conditional_t<kPanels, Derived<float, In * kModuleWidth>, std::monostate> e_panels;
     template <class V>
     void visit(V& v) {
