@@ -97,15 +97,15 @@ template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std
     for (std::size_t v = 0; v < Vecs; ++v) {
       if (prefetches_line<Vecs, Arch>(v)) simd::prefetch_ahead(row, kPrefetchRows * M + v * kW);
     }
-    if (fetch_next) {
+    // One prefetch per row the group takes, on the first of every Groups rows (issuing it on
+    // each of them, as before, fetched nothing more and cost load slots: see below kChunk).
+    if (fetch_next && phase == 0) {
       for (std::size_t v = 0; v < Vecs; ++v) {
         if (prefetches_line<Vecs, Arch>(v)) simd::prefetch_ahead_to_l2(e, ahead + v * kW);
       }
-      if (++phase == Groups) {
-        phase = 0;
-        ahead += Groups * M;
-      }
+      ahead += Groups * M;
     }
+    if (++phase == Groups) phase = 0;
     run.fetch(j);
     V ev[Vecs];
     for (std::size_t v = 0; v < Vecs; ++v) {
