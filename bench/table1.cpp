@@ -587,7 +587,8 @@ std::string header(int argc, char** argv) {
        "FF's C2 from its int8 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
        "of the same run; \"of FMA probe\" = fp32 multiply-adds / time / the FMA rate probed in the\n"
        "same run. The baseline's own row (timed against itself) shows the noise of this\n"
-       "shared machine. How to read it: docs/benchmarks.md.\n";
+       "shared machine. How to read it: docs/benchmarks.md. The chart table1.png is drawn from\n"
+       "table1.dat by `gnuplot bench/table1.gp`.\n";
   return h.str();
 }
 

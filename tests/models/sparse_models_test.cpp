@@ -84,6 +84,15 @@ TEST_CASE("encoder-decoder: the paper's sparse variants at a small shape") {
   check_encoder_decoder_all<Full>(9, 35, 40);  // prefill past one chunk
 }
 
+TEST_CASE("encoder-decoder with the ablations: multiplicative-only and conv-only attention") {
+  // The ablation is the decoder's self-attention; the encoder keeps dense attention, as in T5Like.
+  using Ff = DenseFeedForward<kTiny>;
+  check_encoder_decoder_all<T5Like<kTiny, 1, 2, Ff, MultiplicativeAttention<kTiny, 4>>>(16, 2, 10);
+  check_encoder_decoder_all<T5Like<kTiny, 1, 2, Ff, ConvAttention<kTiny, 5>>>(7, 1, 10);
+  // Prefill past one chunk: the conv history crosses it.
+  check_encoder_decoder_all<T5Like<kTiny, 2, 2, Ff, ConvAttention<kTiny, 5>>>(9, 35, 40);
+}
+
 TEST_CASE("parameter counts of the sparse layers match the spec") {
   // Spec section 3, d_model 1024, S 16, M 64, Kl 3.
   MultiplicativeDense<1024, 1024, 16>::Weights mult;  // views only: nothing is allocated
