@@ -38,6 +38,10 @@ template <std::size_t Value>
 struct Odd {
   static constexpr bool value = Value % 2 == 1;
 };
+template <std::size_t Value, std::size_t Most>
+struct AtMost {
+  static constexpr bool value = Value <= Most;
+};
 template <std::size_t A, std::size_t B>
 struct Equal {
   static constexpr bool value = A == B;

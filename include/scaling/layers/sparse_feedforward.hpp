@@ -37,7 +37,7 @@ struct SparseFeedForward {
   static_assert(detail::Divisible<D.d_ff, N>::value,
                 "SparseFeedForward: d_ff must be divisible by the block size N");
   static_assert(R >= 1, "SparseFeedForward: the controller rank R must be positive");
-  static_assert(R <= D.d_ff, "SparseFeedForward: the controller rank R must not exceed d_ff");
+  static_assert(detail::AtMost<R, D.d_ff>::value, "SparseFeedForward: the controller rank R must not exceed d_ff");
   static constexpr std::size_t kBlockSize = N;
   static constexpr std::size_t kBlocks = D.d_ff / N;
   static constexpr std::size_t kRank = R;
