@@ -144,7 +144,7 @@ BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->
 // Sparse FF's controller at the 800M FF+QKV shape: logits of 6144 units from C2 (6144 × 96) and
 // the argmax of each block of 64, in fp32 (gemm_rows + block_argmax, what prefill uses) and from
 // the int8 copy with fp32 only where it cannot decide (screened_block_argmax, what decode uses).
-// Both choose the same units. Bytes: C2 in fp32, or its int8 copy with its scales plus one float
+// Both choose the same units. Bytes: C2 in fp32, or its int8 copy with its scales plus two floats
 // per block (the few fp32 rows recomputed are not counted).
 enum class Controller { kFp32, kScreen };
 template <Controller Kind>
@@ -154,16 +154,17 @@ void BM_Controller(benchmark::State& state) {
   constexpr std::size_t kN = 64;
   constexpr std::size_t kBlocks = kUnits / kN;
   constexpr std::size_t kWords = kernels::screen_words<kRank>(kBlocks, kN);
+  constexpr std::size_t kBounds = kernels::screen_bound_floats(kBlocks);
   auto& w = working<kUnits, kRank>();
   // Each matrix's int8 copy and block bounds, built once, in huge-page-backed buffers as in a
   // model's arena (with 4 KB pages the screen's stream ran at half speed). The copies' words are
   // only ever accessed as uint32 (see BindViews in core/tensor.hpp).
   static const auto screens = [&] {
-    std::pair<AlignedBuffer, AlignedBuffer> s{AlignedBuffer(w.kCount * kWords), AlignedBuffer(w.kCount * kBlocks)};
+    std::pair<AlignedBuffer, AlignedBuffer> s{AlignedBuffer(w.kCount * kWords), AlignedBuffer(w.kCount * kBounds)};
     for (std::size_t m = 0; m < w.kCount; ++m) {
       const float* c2 = w.weights.data() + m * kUnits * kRank;
       kernels::pack_screen<kRank>(c2, kBlocks, kN, reinterpret_cast<std::uint32_t*>(s.first.data()) + m * kWords);
-      kernels::screen_block_bounds<kRank>(c2, kBlocks, kN, s.second.data() + m * kBlocks);
+      kernels::screen_block_bounds<kRank>(c2, kBlocks, kN, s.second.data() + m * kBounds);
     }
     return s;
   }();
@@ -182,12 +183,12 @@ void BM_Controller(benchmark::State& state) {
     } else {
       const auto m = static_cast<std::size_t>(c2 - w.weights.data()) / (kUnits * kRank);
       kernels::screened_block_argmax<kRank>(c2, bias.data(), packed + m * kWords,
-                                            screens.second.data() + m * kBlocks, w.x.data(), kN, logits.data(),
+                                            screens.second.data() + m * kBounds, w.x.data(), kN, logits.data(),
                                             choice.data(), blocks);
     }
   };
   const double bytes = Kind == Controller::kFp32 ? kUnits * kRank * sizeof(float)
-                                                 : kWords * sizeof(std::uint32_t) + kBlocks * sizeof(float);
+                                                 : kWords * sizeof(std::uint32_t) + kBounds * sizeof(float);
   time_products(state, w, bytes, product, [] {});
 }
 BENCHMARK(BM_Controller<Controller::kFp32>)->Name("controller/fp32/6144x96")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();

@@ -396,6 +396,7 @@ enum class Screen {
   kNonFinite,  // NaN in one row, infinity in one bias
   kCrowdedNaN, // crowded, with NaN in block 1: a block computed in fp32 between blocks whose
                // candidates wait for the next block's screen
+  kInputRounding,  // rows exact in int8 that only u's int16 rounding orders differently
 };
 
 // The screened argmax must choose exactly what matvec + block_argmax choose in fp32.
@@ -459,6 +460,24 @@ void check_screen(Screen kind, bool nan_input = false) {
       b[i * N] = 50.0F;
       b[i * N + 1] = 50.0F - 0.03F * static_cast<float>(R - 1) * step;
     }
+  } else if (kind == Screen::kInputRounding && N >= 2 && R >= 2) {
+    // u = (1, 1 − 0.45 / 32767, 0, ...) rounds to û = (32767, 32767, 0, ...): û overstates u_1 by
+    // e = 0.45 / 32767. Row 0 = (v, 0, ...) and row 1 = (0, v, ...) with v = 127 · 2⁻⁷ are exact in
+    // int8 (d = 0); row 1's bias v e / 2 puts it ahead by that much in the screen and behind by as
+    // much in fp32. The other rows are 0 with bias −0.5. For small R, 2δ without the ‖e‖ terms is
+    // below v e / 2 (R = 2: 2.8e-6 against 6.8e-6): such a bound would drop row 0 and choose row 1.
+    constexpr float v = 127.0F / 128.0F;
+    std::fill(u.begin(), u.end(), 0.0F);
+    u[0] = 1.0F;
+    u[1] = 1.0F - 0.45F / 32767.0F;
+    std::fill(w.begin(), w.end(), 0.0F);
+    std::fill(b.begin(), b.end(), -0.5F);
+    for (std::size_t i = 0; i < Blocks; ++i) {
+      w[i * N * R] = v;
+      w[(i * N + 1) * R + 1] = v;
+      b[i * N] = 0.0F;
+      b[i * N + 1] = 0.5F * v * (1.0F - u[1]);
+    }
   } else if (kind == Screen::kTiny) {
     for (auto& e : w) e *= 1e-39F;
     for (auto& e : b) e *= 1e-39F;
@@ -476,9 +495,12 @@ void check_screen(Screen kind, bool nan_input = false) {
                                                                {0, kRows});
   std::vector<std::uint32_t> want(Blocks);
   scaling::kernels::block_argmax(logits.data(), N, want.data(), {0, Blocks});
+  if (kind == Screen::kInputRounding && N >= 2 && R >= 2) {
+    for (std::size_t i = 0; i < Blocks; ++i) CHECK(want[i] == i * N);  // fp32 picks row 0
+  }
 
   std::vector<std::uint32_t> packed(scaling::kernels::screen_words<R>(Blocks, N));
-  std::vector<float> bounds(Blocks);
+  std::vector<float> bounds(scaling::kernels::screen_bound_floats(Blocks));
   scaling::kernels::pack_screen<R>(w.data(), Blocks, N, packed.data());
   scaling::kernels::screen_block_bounds<R>(w.data(), Blocks, N, bounds.data());
   std::vector<std::uint32_t> got(Blocks, 12345);
@@ -495,7 +517,7 @@ ARCH_CASE("screened argmax (int8 copy, fp32 where it decides) chooses exactly as
   REQUIRE_ARCH();
   for (const Screen kind :
        {Screen::kRandom, Screen::kNearTies, Screen::kCrowded, Screen::kWorstCase, Screen::kTiny, Screen::kHuge,
-        Screen::kNonFinite, Screen::kCrowdedNaN}) {
+        Screen::kNonFinite, Screen::kCrowdedNaN, Screen::kInputRounding}) {
     check_screen<96, 64, 12>(kind);  // the 800M controller: 4 groups of 16 rows per block
     check_screen<32, 16, 9>(kind);   // 17B's rank 32: one group
     check_screen<96, 24, 5>(kind);   // a group and a part of one

@@ -2,32 +2,40 @@
 // Sparse FF's controller picks k_i = argmax_j (C2 u + c)[i·N + j] in every block of N units. The
 // fp32 path (gemm_rows + block_argmax) reads all of C2: at 800M that is more than half the bytes
 // of a Sparse FF+QKV block. This kernel reads an int8 copy of C2 instead (a quarter of the bytes,
-// plus a scale per row), bounds how far each approximate logit can be from its fp32 value, and
-// recomputes in fp32, with exactly the fp32 path's instructions, only the units that could still
-// be a block's maximum. The choice is therefore exactly the fp32 path's, ties included; only the
-// time differs.
+// plus a scale per row), multiplies it by u rounded to int16 in exact integer sums, bounds how far
+// each approximate logit can be from its fp32 value, and recomputes in fp32, with exactly the fp32
+// path's instructions, only the units that could still be a block's maximum. The choice is
+// therefore exactly the fp32 path's, ties included; only the time differs.
 //
 // The copy: row j of C2 (R floats c_j) becomes integers q_j = round(c_j / σ_j) in [−127, 127], with
 // the scale σ_j = max_l |c_jl| / 127 in fp32. Its error d_j = σ_j q_j − c_j is computed exactly (in
-// double) when the copy is built.
+// double) when the copy is built. Per token, u becomes integers û = round(u / τ) with
+// τ = max_l |u_l| / U in fp32, U = min(32767, ⌊(2³¹ − 1) / (127 R)⌋) so that every sum
+// S_j = Σ_l q_jl û_l is exact in int32, and its error e = u − τ û is computed in double.
 //
-// The bound (Higham, Accuracy and Stability of Numerical Algorithms, section 3.1): the fp32 logit
-// s_j = fl(Σ_l c_jl u_l + b_j) and the screened one t_j = fl(σ_j fl(Σ_l q_jl u_l) + b_j) are, in any
-// order of summation, within γ (Σ |terms| + |b_j|) of the exact σ_j Σ q_jl u_l + b_j and
-// Σ c_jl u_l + b_j, γ = n·2⁻²⁴ / (1 − n·2⁻²⁴) with n = R + 2; those two differ by Σ d_jl u_l. With
-// Σ_l |c_jl u_l| ≤ ‖c_j‖₂ ‖u‖₂ and σ_j Σ_l |q_jl u_l| ≤ (‖c_j‖₂ + ‖d_j‖₂) ‖u‖₂:
-//   |t_j − s_j| ≤ ((1 + γ) ‖d_j‖₂ + 2γ ‖c_j‖₂) ‖u‖₂ + 2γ |b_j| + (R + 2)·2⁻¹⁴⁸ =: δ
-// (the last term covers the at most 2R + 1 products that underflow, where errors are absolute, up
-// to 2⁻¹⁵⁰ each). A unit with t_j < max t − 2δ is strictly below the fp32 maximum, so it can neither
-// be it nor tie with it. Per block, δ uses the largest coefficient (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂,
-// computed once with the copy (screen_block_bounds), and the largest |b_j|, and is widened by 1%.
-// A block whose screened logits are not all finite, or whose δ is huge (1e30), is computed entirely
-// in fp32: that keeps NaN and infinity handling exactly block_argmax's (a row holding NaN or an
-// infinity gets the scale NaN and the block the bound NaN).
+// The bound (Higham, Accuracy and Stability of Numerical Algorithms, section 3.1; u₀ = 2⁻²⁴, and
+// γ = n·u₀ / (1 − n·u₀) with n = R + 4, so that γ ≥ γ_{R+1} and γ ≥ 4.01 u₀). Exactly,
+//   Σ_l c_jl u_l = P_j + σ_j Σ_l q_jl e_l − Σ_l d_jl u_l,   P_j = σ_j τ S_j,
+// with |P_j| ≤ ‖c_j + d_j‖₂ (‖u‖₂ + ‖e‖₂). The fp32 logit s_j = fl(Σ_l c_jl u_l + b_j), in any
+// order of summation, is within γ (‖c_j‖₂ ‖u‖₂ + |b_j|) of its exact value. The screened one,
+// t_j = fl(fl(fl(S_j) · fl(σ_j τ)) + b_j), is within 4.01 u₀ |P_j| + u₀ |b_j| + 2⁻¹¹⁷ of P_j + b_j
+// (three roundings of P_j and one of the sum; 2⁻¹¹⁷ covers σ_j τ underflowing, up to 2⁻¹⁵⁰ times
+// |S_j| < 2³¹). Adding up:
+//   |t_j − s_j| ≤ ((1 + γ) ‖d_j‖₂ + 2γ ‖c_j‖₂)(‖u‖₂ + ‖e‖₂) + (‖c_j‖₂ + ‖d_j‖₂) ‖e‖₂ + 2γ |b_j|
+//                 + (R + 2)·2⁻¹⁴⁸ + 2⁻¹¹⁷ =: δ
+// (the (R + 2)·2⁻¹⁴⁸ covers the fp32 path's at most R + 1 roundings that underflow, where errors
+// are absolute, up to 2⁻¹⁵⁰ each). A unit with t_j < max t − 2δ is strictly below the fp32
+// maximum, so it can neither be it nor tie with it. Per block, δ uses the largest coefficient
+// (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂ and the largest ‖c_j‖₂ + ‖d_j‖₂, computed once with the copy
+// (screen_block_bounds), and the largest |b_j|, and is widened by 1% (which also covers the
+// rounding of the norms, computed in double). A block whose screened logits are not all finite, or
+// whose δ is huge (1e30), is computed entirely in fp32: that keeps NaN and infinity handling
+// exactly block_argmax's (a row holding NaN or an infinity gets the scale NaN and the block the
+// bounds NaN; u holding one is never rounded and sends every block to fp32).
 //
-// With uniform random weights at the 800M shape (R = 96, N = 64), ‖d_j‖₂ is about ‖c_j‖₂ / 250 and
-// a block has 0.23 candidates besides its maximum on average, each one 384-byte fp32 row more to
-// read.
+// With uniform random weights at the 800M shape (R = 96, N = 64), ‖d_j‖₂ is about ‖c_j‖₂ / 250,
+// ‖e‖₂ about ‖u‖₂ / 65000 (which widens δ by 0.4%), and a block has 0.23 candidates besides its
+// maximum on average, each one 384-byte fp32 row more to read.
 
 #include <algorithm>
 #include <bit>
@@ -44,23 +52,30 @@
 namespace scaling::kernels {
 
 // The copy's layout: each block of n rows is screen_groups(n) groups of 16 rows (rows past n have
-// scale 0 and q = 0). A group is 16 words holding its rows' scales (float bits), then R × 16 bytes:
-// for l = 0 … R − 1, element l of its 16 rows as int8. So a group is one stream, and lane k of a
-// vector of its bytes is row k: the screened logits come out one row per lane, with no transpose.
+// scale 0 and q = 0). A group is 16 words holding its rows' scales (float bits), then, for each
+// pair of elements 2m, 2m + 1 (m < ⌈R/2⌉; element R of an odd R is 0), 32 bytes: row k's two
+// elements as int8 at bytes 2k and 2k + 1. So a group is one stream, and a pmaddwd of a pair's
+// bytes with (û_2m, û_2m+1) gives the rows' partial sums one row per lane, with no transpose.
 inline constexpr std::size_t kScreenGroup = 16;
 template <std::size_t R>
-inline constexpr std::size_t kScreenGroupWords = kScreenGroup + kScreenGroup * R / sizeof(std::uint32_t);
+inline constexpr std::size_t kScreenPairs = (R + 1) / 2;
+inline constexpr std::size_t kScreenPairBytes = 2 * kScreenGroup;
+template <std::size_t R>
+inline constexpr std::size_t kScreenGroupWords =
+    kScreenGroup + kScreenPairs<R> * kScreenPairBytes / sizeof(std::uint32_t);
 constexpr std::size_t screen_groups(std::size_t n) { return (n + kScreenGroup - 1) / kScreenGroup; }
 // Words of the copy of `blocks` blocks of n rows of R floats.
 template <std::size_t R>
 constexpr std::size_t screen_words(std::size_t blocks, std::size_t n) {
   return blocks * screen_groups(n) * kScreenGroupWords<R>;
 }
+// Floats of the bounds of `blocks` blocks: two per block (screen_block_bounds).
+constexpr std::size_t screen_bound_floats(std::size_t blocks) { return 2 * blocks; }
 
 namespace detail {
 
 template <std::size_t R>
-inline constexpr double kScreenGamma = (R + 2) * 0x1p-24 / (1.0 - (R + 2) * 0x1p-24);
+inline constexpr double kScreenGamma = (R + 4) * 0x1p-24 / (1.0 - (R + 4) * 0x1p-24);
 
 // q = the row c (R floats) in int8 at the returned scale σ = max |c| / 127; NaN (and q = 0) if the
 // row holds a NaN or an infinity.
@@ -77,7 +92,8 @@ inline float quantize_row(const float* c, std::int8_t* q) {
   }
   const auto scale = static_cast<float>(most / 127.0);
   for (std::size_t l = 0; l < R; ++l) {
-    const double x = scale > 0.0F ? std::nearbyint(static_cast<double>(c[l]) / static_cast<double>(scale)) : 0.0;
+    const double x =
+        scale > 0.0F ? std::nearbyint(static_cast<double>(c[l]) / static_cast<double>(scale)) : 0.0;
     q[l] = static_cast<std::int8_t>(std::clamp(x, -127.0, 127.0));
   }
   return scale;
@@ -93,6 +109,7 @@ void pack_screen(const float* w, std::size_t blocks, std::size_t n, std::uint32_
     for (std::size_t g = 0; g < screen_groups(n); ++g) {
       std::uint32_t* group = packed + (i * screen_groups(n) + g) * kScreenGroupWords<R>;
       auto* bytes = reinterpret_cast<unsigned char*>(group + kScreenGroup);
+      std::fill_n(bytes, kScreenPairs<R> * kScreenPairBytes, static_cast<unsigned char>(0));
       for (std::size_t k = 0; k < kScreenGroup; ++k) {
         const std::size_t row = g * kScreenGroup + k;
         float scale = 0.0F;
@@ -102,20 +119,30 @@ void pack_screen(const float* w, std::size_t blocks, std::size_t n, std::uint32_
           std::fill_n(q, R, std::int8_t{0});
         }
         group[k] = std::bit_cast<std::uint32_t>(scale);
-        for (std::size_t l = 0; l < R; ++l) bytes[l * kScreenGroup + k] = static_cast<unsigned char>(q[l]);
+        for (std::size_t l = 0; l < R; ++l) {
+          bytes[l / 2 * kScreenPairBytes + 2 * k + l % 2] = static_cast<unsigned char>(q[l]);
+        }
       }
     }
   }
 }
 
-// bounds[i] = max over the n rows j of block i of (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂ (w: (blocks·n, R),
-// d_j the int8 copy's error), rounded up to a float; NaN if a row holds a NaN or an infinity.
+// bounds (screen_bound_floats(blocks)): for block i, bounds[2i] = the largest over its n rows j of
+// (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂ and bounds[2i + 1] the largest ‖c_j‖₂ + ‖d_j‖₂ (w: (blocks·n, R),
+// c_j its row j, d_j the int8 copy's error), rounded up to floats; NaN if a row holds a NaN or an
+// infinity.
 template <std::size_t R>
 void screen_block_bounds(const float* w, std::size_t blocks, std::size_t n, float* bounds) {
   constexpr double kGamma = detail::kScreenGamma<R>;
   std::int8_t q[R];
+  const auto round_up = [](double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+  };
   for (std::size_t i = 0; i < blocks; ++i) {
     double most = 0.0;
+    double norms = 0.0;
     for (std::size_t j = 0; j < n; ++j) {
       const float* c = w + (i * n + j) * R;
       const auto scale = static_cast<double>(detail::quantize_row<R>(c, q));
@@ -128,12 +155,13 @@ void screen_block_bounds(const float* w, std::size_t blocks, std::size_t n, floa
         dd += d * d;
       }
       const double coefficient = (1.0 + kGamma) * std::sqrt(dd) + 2.01 * kGamma * std::sqrt(cc);
+      const double sum = std::sqrt(cc) + std::sqrt(dd);
       most = coefficient > most || std::isnan(coefficient) ? coefficient : most;
+      norms = sum > norms || std::isnan(sum) ? sum : norms;
       if (std::isnan(most)) break;
     }
-    float f = static_cast<float>(most);
-    if (static_cast<double>(f) < most) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-    bounds[i] = f;
+    bounds[2 * i] = round_up(most);
+    bounds[2 * i + 1] = round_up(std::isnan(most) ? most : norms);
   }
 }
 
@@ -151,47 +179,85 @@ inline float next_down(float x) {
 // at the probe's rate (see screened_block_argmax).
 inline constexpr std::size_t kScreenAhead = 8;
 
-// out[p] = lanes p·kW … of σ_k (q_k · u) for the 16 rows k of a group, without the bias, in fp32
-// and in any order (it only needs to stay within the bound above): 8 / (16 / kW) chains over l
-// per vector, so that 8 fused multiply-adds are in flight. Unless `fetch` is null, it also
-// prefetches the group at `fetch`, one line per 4 values of l.
+// u rounded for the screen: pairs[m] holds û_2m in its low and û_2m+1 in its high 16 bits
+// (û_R = 0 for an odd R), τ the scale, and the norms of u and of e = u − τ û. If u holds a NaN or
+// an infinity, `norm` is not finite and û = 0.
+template <std::size_t R>
+struct ScreenInput {
+  std::int32_t pairs[kScreenPairs<R>];
+  float scale;
+  double norm;
+  double error;
+};
+
+// The largest |û_l|: R products q_jl û_l of at most 127 · U each must sum exactly in int32.
+template <std::size_t R>
+inline constexpr std::int32_t kScreenInputMax =
+    static_cast<std::int32_t>(std::min<std::size_t>(32767, 2147483647 / (127 * R)));
+
+template <std::size_t R>
+inline ScreenInput<R> quantize_input(const float* u) {
+  constexpr auto kMax = static_cast<double>(kScreenInputMax<R>);
+  ScreenInput<R> in{};
+  double sq = 0.0;
+  double most = 0.0;
+  for (std::size_t l = 0; l < R; ++l) {
+    const auto x = static_cast<double>(u[l]);
+    sq += x * x;
+    most = std::max(most, std::fabs(x));
+  }
+  in.norm = std::sqrt(sq);
+  if (!std::isfinite(in.norm)) return in;
+  in.scale = static_cast<float>(most / kMax);
+  const auto tau = static_cast<double>(in.scale);
+  std::uint16_t rounded[2 * kScreenPairs<R>] = {};
+  double ee = 0.0;
+  for (std::size_t l = 0; l < R; ++l) {
+    const auto x = static_cast<double>(u[l]);
+    const double q = tau > 0.0 ? std::clamp(std::nearbyint(x / tau), -kMax, kMax) : 0.0;
+    // Exact in double: all bits of x and of τ q lie within 41 places (|x| < 2¹⁶ τ, and q ≠ 0 only
+    // if |x| ≥ τ / 2).
+    const double e = x - tau * q;
+    ee += e * e;
+    rounded[l] = static_cast<std::uint16_t>(static_cast<std::int16_t>(q));
+  }
+  for (std::size_t m = 0; m < kScreenPairs<R>; ++m) {
+    in.pairs[m] =
+        std::bit_cast<std::int32_t>(static_cast<std::uint32_t>(rounded[2 * m]) |
+                                    static_cast<std::uint32_t>(rounded[2 * m + 1]) << 16U);
+  }
+  in.error = std::sqrt(ee);
+  return in;
+}
+
+// out[p] = lanes p·kW … of fl(fl(S_k) · fl(σ_k τ)) for the 16 rows k of a group, without the bias:
+// S_k = Σ_l q_kl û_l, exact in int32, in pmaddwd's pairs. Unless `fetch` is null, it also
+// prefetches the group at `fetch`, one line per two pairs.
 template <std::size_t R, class Arch>
-inline void screen_group(const std::uint32_t* group, const float* u, simd::Vec<Arch>* out, const std::uint32_t* fetch) {
-  using V = simd::Vec<Arch>;
+inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, simd::Vec<Arch>* out,
+                         const std::uint32_t* fetch) {
+  using I = simd::IntVec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   static_assert(kScreenGroup % kW == 0, "screen: a group of 16 rows must be whole vectors");
   constexpr std::size_t kParts = kScreenGroup / kW;
-  constexpr std::size_t kChains = kParts >= 8 ? 1 : 8 / kParts;
   const auto* bytes = reinterpret_cast<const unsigned char*>(group + kScreenGroup);
-  const auto* ahead = reinterpret_cast<const unsigned char*>(fetch);
-  if (fetch != nullptr) simd::prefetch(fetch);
-  V acc[kChains][kParts];
-  for (auto& chain : acc) {
-    for (auto& a : chain) a = simd::zero<Arch>();
+  const unsigned char* ahead = nullptr;
+  if (fetch != nullptr) {
+    simd::prefetch(fetch);
+    ahead = reinterpret_cast<const unsigned char*>(fetch + kScreenGroup);
   }
-  constexpr std::size_t kWhole = R / kChains * kChains;
-  for (std::size_t l = 0; l < kWhole; l += kChains) {
-    if (fetch != nullptr) {
-      simd::prefetch_range(ahead + sizeof(std::uint32_t) * kScreenGroup + l * kScreenGroup, kChains * kScreenGroup);
-    }
-    for (std::size_t c = 0; c < kChains; ++c) {
-      const V x = simd::broadcast<Arch>(u[l + c]);
-      for (std::size_t p = 0; p < kParts; ++p) {
-        acc[c][p] = simd::fma(simd::load_int8<Arch>(bytes + (l + c) * kScreenGroup + p * kW), x, acc[c][p]);
-      }
-    }
-  }
-  for (std::size_t l = kWhole; l < R; ++l) {
-    if (fetch != nullptr) simd::prefetch(ahead + sizeof(std::uint32_t) * kScreenGroup + l * kScreenGroup);
-    const V x = simd::broadcast<Arch>(u[l]);
+  I acc[kParts];
+  for (auto& a : acc) a = I(0);
+  for (std::size_t m = 0; m < kScreenPairs<R>; ++m) {
+    if (ahead != nullptr && m % 2 == 0) simd::prefetch(ahead + m * kScreenPairBytes);
+    const I pair(in.pairs[m]);
     for (std::size_t p = 0; p < kParts; ++p) {
-      acc[0][p] = simd::fma(simd::load_int8<Arch>(bytes + l * kScreenGroup + p * kW), x, acc[0][p]);
+      acc[p] = acc[p] + simd::dot_int8_pairs<Arch>(bytes + m * kScreenPairBytes + p * 2 * kW, pair);
     }
   }
+  const auto tau = simd::broadcast<Arch>(in.scale);
   for (std::size_t p = 0; p < kParts; ++p) {
-    V sum = acc[0][p];
-    for (std::size_t c = 1; c < kChains; ++c) sum = sum + acc[c][p];
-    out[p] = sum * simd::load_float_bits<Arch>(group + p * kW);
+    out[p] = xsimd::to_float(acc[p]) * (simd::load_float_bits<Arch>(group + p * kW) * tau);
   }
 }
 
@@ -210,11 +276,11 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
   constexpr std::size_t kParts = kScreenGroup / kW;
   constexpr std::size_t kGroupWords = kScreenGroupWords<R>;
   const std::size_t groups = screen_groups(n);
-  double sq = 0.0;
-  for (std::size_t l = 0; l < R; ++l) sq += static_cast<double>(u[l]) * static_cast<double>(u[l]);
-  const double nu = std::sqrt(sq);
+  const auto in = detail::quantize_input<R>(u);
+  const double nu = in.norm;
+  const double ne = in.error;
   constexpr double kGamma = detail::kScreenGamma<R>;
-  constexpr double kTiny = (R + 2) * 0x1p-148;
+  constexpr double kTiny = (R + 2) * 0x1p-148 + 0x1p-117;
   const std::size_t end_group = blocks.end * groups;
   constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
   // A block with several candidates picks the first maximum of their fp32 logits, as
@@ -261,7 +327,7 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
       const std::size_t at = i * groups + g;
       const std::size_t ahead = at + detail::kScreenAhead;
       V s[kParts];
-      detail::screen_group<R, Arch>(packed + at * kGroupWords, u, s,
+      detail::screen_group<R, Arch>(packed + at * kGroupWords, in, s,
                                     ahead < end_group ? packed + ahead * kGroupWords : nullptr);
       for (std::size_t p = 0; p < kParts; ++p) {
         const std::size_t j0 = g * kScreenGroup + p * kW;
@@ -287,7 +353,9 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
     best = std::max(best, simd::reduce_max(most));
     bad_sum += simd::reduce_add(bad);
     bias_max = std::max(bias_max, simd::reduce_max(bias));
-    const double delta = 1.01 * (static_cast<double>(bounds[i]) * nu + 2.0 * kGamma * static_cast<double>(bias_max) + kTiny);
+    const double delta = 1.01 * (static_cast<double>(bounds[2 * i]) * (nu + ne) +
+                                 static_cast<double>(bounds[2 * i + 1]) * ne +
+                                 2.0 * kGamma * static_cast<double>(bias_max) + kTiny);
     if (!std::isfinite(nu) || std::isnan(bad_sum) || !(delta < 1e30)) {
       // NaN or infinity somewhere, or values so large that fp32 sums may overflow: the fp32
       // path, whole block

@@ -54,7 +54,7 @@ struct SparseFeedForward {
     // block's error bound, which let decode read about a quarter of C2's bytes and still choose
     // exactly (kernels/screen.hpp).
     Derived<std::uint32_t, kernels::screen_words<R>(kBlocks, N)> controller_screen;  // packed, see screen.hpp
-    Derived<float, kBlocks> controller_bounds;                                        // (d_ff/N)
+    Derived<float, kernels::screen_bound_floats(kBlocks)> controller_bounds;          // (d_ff/N, 2)
     template <class V>
     void visit(V& v) {
       v.tensor("controller_in", controller_in, Init::kFanIn);

@@ -103,6 +103,49 @@ inline Vec<Arch> load_int8(const void* p) {
   return Vec<Arch>::load_aligned(lanes.data());
 }
 
+// Integer lanes, as many as a Vec has floats (the screen's exact int8 × int16 sums).
+template <class Arch>
+using IntVec = xsimd::batch<std::int32_t, Arch>;
+
+// Lane k = b[2k]·lo(k) + b[2k+1]·hi(k), exact in int32, where b is the 2·kWidth signed bytes at p
+// and lane k of `pairs` holds two int16, lo in its low half: pmaddwd on the bytes widened to int16,
+// which does 2·kWidth multiply-adds in two instructions (with fp32, a widening, a conversion and an
+// FMA per kWidth).
+template <class Arch>
+inline IntVec<Arch> dot_int8_pairs(const void* p, const IntVec<Arch>& pairs) {
+#if defined(__AVX512BW__)
+  if constexpr (kWidth<Arch> == 16) {
+    return _mm512_madd_epi16(
+        _mm512_cvtepi8_epi16(_mm256_loadu_si256(static_cast<const __m256i*>(p))), pairs);
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (kWidth<Arch> == 8) {
+    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(static_cast<const __m128i*>(p))),
+                             pairs);
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kWidth<Arch> == 4) {
+    // SSE2 has no sign extension: each byte doubled into 16 bits, shifted down arithmetically.
+    const __m128i bytes = _mm_loadl_epi64(static_cast<const __m128i*>(p));
+    return _mm_madd_epi16(_mm_srai_epi16(_mm_unpacklo_epi8(bytes, bytes), 8), pairs);
+  }
+#endif
+  std::int8_t bytes[2 * kWidth<Arch>];
+  std::memcpy(bytes, p, sizeof(bytes));
+  alignas(64) std::array<std::int32_t, kWidth<Arch>> weights{};
+  pairs.store_aligned(weights.data());
+  alignas(64) std::array<std::int32_t, kWidth<Arch>> lanes{};
+  for (std::size_t k = 0; k < kWidth<Arch>; ++k) {
+    const auto word = static_cast<std::uint32_t>(weights[k]);
+    const auto lo = static_cast<std::int16_t>(word & 0xFFFFU);
+    const auto hi = static_cast<std::int16_t>(word >> 16);
+    lanes[k] = bytes[2 * k] * lo + bytes[2 * k + 1] * hi;
+  }
+  return IntVec<Arch>::load_aligned(lanes.data());
+}
+
 // kWidth words holding floats' bits, as floats.
 template <class Arch>
 inline Vec<Arch> load_float_bits(const std::uint32_t* p) {
