@@ -92,8 +92,7 @@ inline float quantize_row(const float* c, std::int8_t* q) {
   }
   const auto scale = static_cast<float>(most / 127.0);
   for (std::size_t l = 0; l < R; ++l) {
-    const double x =
-        scale > 0.0F ? std::nearbyint(static_cast<double>(c[l]) / static_cast<double>(scale)) : 0.0;
+    const double x = scale > 0.0F ? std::nearbyint(static_cast<double>(c[l]) / static_cast<double>(scale)) : 0.0;
     q[l] = static_cast<std::int8_t>(std::clamp(x, -127.0, 127.0));
   }
   return scale;
@@ -216,7 +215,7 @@ inline ScreenInput<R> quantize_input(const float* u) {
     const auto x = static_cast<double>(u[l]);
     const double q = tau > 0.0 ? std::clamp(std::nearbyint(x / tau), -kMax, kMax) : 0.0;
     // Exact in double: all bits of x and of τ q lie within 41 places (|x| < 2¹⁶ τ, and q ≠ 0 only
-    // if |x| ≥ τ / 2).
+    // if |x| ≥ τ / 2; with a subnormal τ both are multiples of 2⁻¹⁴⁹ far below 2⁻¹⁰⁰).
     const double e = x - tau * q;
     ee += e * e;
     rounded[l] = static_cast<std::uint16_t>(static_cast<std::int16_t>(q));

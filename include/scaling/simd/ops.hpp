@@ -83,26 +83,6 @@ inline float reduce_max(const Vec<Arch>& v) {
   return *std::max_element(lanes.begin(), lanes.end());
 }
 
-// kWidth signed bytes as floats (exact: every int8 is a float).
-template <class Arch>
-inline Vec<Arch> load_int8(const void* p) {
-#if defined(__AVX512F__)
-  if constexpr (kWidth<Arch> == 16) {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p))));
-  }
-#endif
-#if defined(__AVX2__)
-  if constexpr (kWidth<Arch> == 8) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p))));
-  }
-#endif
-  std::int8_t bytes[kWidth<Arch>];
-  std::memcpy(bytes, p, sizeof(bytes));
-  alignas(64) std::array<float, kWidth<Arch>> lanes{};
-  for (std::size_t k = 0; k < kWidth<Arch>; ++k) lanes[k] = bytes[k];
-  return Vec<Arch>::load_aligned(lanes.data());
-}
-
 // Integer lanes, as many as a Vec has floats (the screen's exact int8 × int16 sums).
 template <class Arch>
 using IntVec = xsimd::batch<std::int32_t, Arch>;
