@@ -15,5 +15,8 @@ int main() {
   ok = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
 #endif
+#ifdef __AVX512VNNI__
+  ok = ok && __builtin_cpu_supports("avx512vnni");
+#endif
   return ok ? 0 : 1;
 }

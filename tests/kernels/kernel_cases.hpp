@@ -386,18 +386,20 @@ ARCH_CASE("block argmax picks the first maximum of each block") {
   CHECK(choice == std::vector<std::uint32_t>{1, 4, 8});
 }
 
-ARCH_CASE("dot_int8_pairs sums each lane's two signed bytes times its two int16, exactly") {
+ARCH_CASE("add_dot_int8_pairs adds each lane's two signed bytes times its two int16, exactly") {
   REQUIRE_ARCH();
   namespace simd = scaling::simd;
   constexpr std::size_t kW = simd::kWidth<Arch>;
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> byte(-128, 127);
   std::uniform_int_distribution<int> half(-32768, 32767);
+  std::uniform_int_distribution<std::int32_t> start(-(1 << 30), 1 << 30);
   for (int round = 0; round < 100; ++round) {
     std::int8_t bytes[2 * kW];
     std::int16_t lo[kW];
     std::int16_t hi[kW];
     alignas(64) std::int32_t words[kW];
+    alignas(64) std::int32_t acc[kW];
     for (std::size_t k = 0; k < kW; ++k) {
       // The first round takes the screen's extremes (|q| ≤ 127, |û| ≤ 32767) with equal signs.
       bytes[2 * k] = static_cast<std::int8_t>(round == 0 ? -127 : byte(rng));
@@ -406,10 +408,12 @@ ARCH_CASE("dot_int8_pairs sums each lane's two signed bytes times its two int16,
       hi[k] = static_cast<std::int16_t>(round == 0 ? 32767 : half(rng));
       words[k] = static_cast<std::int32_t>(static_cast<std::uint32_t>(static_cast<std::uint16_t>(lo[k])) |
                                            static_cast<std::uint32_t>(static_cast<std::uint16_t>(hi[k])) << 16U);
+      acc[k] = round == 0 ? 0 : start(rng);
     }
     alignas(64) std::int32_t got[kW];
-    simd::dot_int8_pairs<Arch>(bytes, simd::IntVec<Arch>::load_aligned(words)).store_aligned(got);
-    for (std::size_t k = 0; k < kW; ++k) CHECK(got[k] == bytes[2 * k] * lo[k] + bytes[2 * k + 1] * hi[k]);
+    simd::add_dot_int8_pairs<Arch>(simd::IntVec<Arch>::load_aligned(acc), bytes, simd::IntVec<Arch>::load_aligned(words))
+        .store_aligned(got);
+    for (std::size_t k = 0; k < kW; ++k) CHECK(got[k] == acc[k] + bytes[2 * k] * lo[k] + bytes[2 * k + 1] * hi[k]);
   }
 }
 

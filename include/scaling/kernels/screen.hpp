@@ -232,6 +232,11 @@ inline ScreenInput<R> quantize_input(const float* u) {
 // out[p] = lanes p·kW … of fl(fl(S_k) · fl(σ_k τ)) for the 16 rows k of a group, without the bias:
 // S_k = Σ_l q_kl û_l, exact in int32, in pmaddwd's pairs. Unless `fetch` is null, it also
 // prefetches the group at `fetch`, one line per two pairs.
+// The two pairs of a line go to two chains of sums, and the loop runs over lines, unrolled: with
+// one chain and the prefetch tested on every pair, GCC 12 kept a loop of 16 instructions per pair
+// that made the screen compute-bound warm (AVX-512, 800M's shape, the kernel over one copy again
+// and again, 1 thread: 29–37 → 18–23 µs with vpdpwssd, 22–24 µs without; throwaway loop, Xeon,
+// 2026-12-04). The sums are exact, so their order does not matter.
 template <std::size_t R, class Arch>
 inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, simd::Vec<Arch>* out,
                          const std::uint32_t* fetch) {
@@ -239,24 +244,36 @@ inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, s
   constexpr std::size_t kW = simd::kWidth<Arch>;
   static_assert(kScreenGroup % kW == 0, "screen: a group of 16 rows must be whole vectors");
   constexpr std::size_t kParts = kScreenGroup / kW;
+  constexpr std::size_t kLines = kScreenPairs<R> / 2;  // whole lines: two pairs each
   const auto* bytes = reinterpret_cast<const unsigned char*>(group + kScreenGroup);
   const unsigned char* ahead = nullptr;
   if (fetch != nullptr) {
     simd::prefetch(fetch);
     ahead = reinterpret_cast<const unsigned char*>(fetch + kScreenGroup);
   }
-  I acc[kParts];
-  for (auto& a : acc) a = I(0);
-  for (std::size_t m = 0; m < kScreenPairs<R>; ++m) {
-    if (ahead != nullptr && m % 2 == 0) simd::prefetch(ahead + m * kScreenPairBytes);
+  I acc[2][kParts];
+  for (auto& chain : acc) {
+    for (auto& a : chain) a = I(0);
+  }
+  const auto add_pair = [&](I (&chain)[kParts], std::size_t m) {
     const I pair(in.pairs[m]);
     for (std::size_t p = 0; p < kParts; ++p) {
-      acc[p] = acc[p] + simd::dot_int8_pairs<Arch>(bytes + m * kScreenPairBytes + p * 2 * kW, pair);
+      chain[p] = simd::add_dot_int8_pairs<Arch>(chain[p], bytes + m * kScreenPairBytes + p * 2 * kW, pair);
     }
+  };
+#pragma GCC unroll 8
+  for (std::size_t line = 0; line < kLines; ++line) {
+    if (ahead != nullptr) simd::prefetch(ahead + 2 * line * kScreenPairBytes);
+    add_pair(acc[0], 2 * line);
+    add_pair(acc[1], 2 * line + 1);
+  }
+  if constexpr (kScreenPairs<R> % 2 == 1) {  // an odd number of pairs: the last is half a line
+    if (ahead != nullptr) simd::prefetch(ahead + 2 * kLines * kScreenPairBytes);
+    add_pair(acc[0], 2 * kLines);
   }
   const auto tau = simd::broadcast<Arch>(in.scale);
   for (std::size_t p = 0; p < kParts; ++p) {
-    out[p] = xsimd::to_float(acc[p]) * (simd::load_float_bits<Arch>(group + p * kW) * tau);
+    out[p] = xsimd::to_float(acc[0][p] + acc[1][p]) * (simd::load_float_bits<Arch>(group + p * kW) * tau);
   }
 }
 

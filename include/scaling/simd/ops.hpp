@@ -87,29 +87,35 @@ inline float reduce_max(const Vec<Arch>& v) {
 template <class Arch>
 using IntVec = xsimd::batch<std::int32_t, Arch>;
 
-// Lane k = b[2k]·lo(k) + b[2k+1]·hi(k), exact in int32, where b is the 2·kWidth signed bytes at p
-// and lane k of `pairs` holds two int16, lo in its low half: pmaddwd on the bytes widened to int16,
-// which does 2·kWidth multiply-adds in two instructions (with fp32, a widening, a conversion and an
-// FMA per kWidth).
+// acc + (lane k = b[2k]·lo(k) + b[2k+1]·hi(k)), the products exact in int32, where b is the
+// 2·kWidth signed bytes at p and lane k of `pairs` holds two int16, lo in its low half: the bytes
+// widened to int16, then pmaddwd and an add, which do 2·kWidth multiply-adds in three instructions
+// (with fp32, a widening, a conversion and an FMA per kWidth); with AVX-512 VNNI, vpdpwssd does
+// the multiply and the add in one. The add wraps like the instructions do (the screen's sums never
+// come near 2³¹).
 template <class Arch>
-inline IntVec<Arch> dot_int8_pairs(const void* p, const IntVec<Arch>& pairs) {
+inline IntVec<Arch> add_dot_int8_pairs(const IntVec<Arch>& acc, const void* p, const IntVec<Arch>& pairs) {
 #if defined(__AVX512BW__)
   if constexpr (kWidth<Arch> == 16) {
-    return _mm512_madd_epi16(
-        _mm512_cvtepi8_epi16(_mm256_loadu_si256(static_cast<const __m256i*>(p))), pairs);
+    const __m512i words = _mm512_cvtepi8_epi16(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+#if defined(__AVX512VNNI__)
+    return _mm512_dpwssd_epi32(acc, words, pairs);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(words, pairs));
+#endif
   }
 #endif
 #if defined(__AVX2__)
   if constexpr (kWidth<Arch> == 8) {
-    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(static_cast<const __m128i*>(p))),
-                             pairs);
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(static_cast<const __m128i*>(p))), pairs));
   }
 #endif
 #if defined(__SSE2__)
   if constexpr (kWidth<Arch> == 4) {
     // SSE2 has no sign extension: each byte doubled into 16 bits, shifted down arithmetically.
     const __m128i bytes = _mm_loadl_epi64(static_cast<const __m128i*>(p));
-    return _mm_madd_epi16(_mm_srai_epi16(_mm_unpacklo_epi8(bytes, bytes), 8), pairs);
+    return _mm_add_epi32(acc, _mm_madd_epi16(_mm_srai_epi16(_mm_unpacklo_epi8(bytes, bytes), 8), pairs));
   }
 #endif
   std::int8_t bytes[2 * kWidth<Arch>];
@@ -117,11 +123,13 @@ inline IntVec<Arch> dot_int8_pairs(const void* p, const IntVec<Arch>& pairs) {
   alignas(64) std::array<std::int32_t, kWidth<Arch>> weights{};
   pairs.store_aligned(weights.data());
   alignas(64) std::array<std::int32_t, kWidth<Arch>> lanes{};
+  acc.store_aligned(lanes.data());
   for (std::size_t k = 0; k < kWidth<Arch>; ++k) {
     const auto word = static_cast<std::uint32_t>(weights[k]);
     const auto lo = static_cast<std::int16_t>(word & 0xFFFFU);
     const auto hi = static_cast<std::int16_t>(word >> 16);
-    lanes[k] = bytes[2 * k] * lo + bytes[2 * k + 1] * hi;
+    const std::int32_t product = bytes[2 * k] * lo + bytes[2 * k + 1] * hi;
+    lanes[k] = static_cast<std::int32_t>(static_cast<std::uint32_t>(lanes[k]) + static_cast<std::uint32_t>(product));
   }
   return IntVec<Arch>::load_aligned(lanes.data());
 }
