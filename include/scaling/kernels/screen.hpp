@@ -231,7 +231,10 @@ inline ScreenInput<R> quantize_input(const float* u) {
 
 // out[p] = lanes p·kW … of fl(fl(S_k) · fl(σ_k τ)) for the 16 rows k of a group, without the bias:
 // S_k = Σ_l q_kl û_l, exact in int32, in pmaddwd's pairs. Unless `fetch` is null, it also
-// prefetches the group at `fetch`, one line per two pairs.
+// prefetches the group at `fetch`, one line per two pairs, into L2 (prefetcht1): into L1 the
+// stream's lines hold L1's few fill buffers while they wait on DRAM. 800M's shape, bench_kernels
+// controller/screen, alternating builds 8 times (Xeon, 2026-12-04): 1 thread 63.0–67.3 µs (median
+// 64.9) → 59.1–68.6 µs (62.0), 2 threads 27.7–34.7 (34.2) → 27.5–48.5 (31.1).
 // The two pairs of a line go to two chains of sums, and the loop runs over lines, unrolled: with
 // one chain and the prefetch tested on every pair, GCC 12 kept a loop of 16 instructions per pair
 // that made the screen compute-bound warm (AVX-512, 800M's shape, the kernel over one copy again
@@ -248,7 +251,7 @@ inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, s
   const auto* bytes = reinterpret_cast<const unsigned char*>(group + kScreenGroup);
   const unsigned char* ahead = nullptr;
   if (fetch != nullptr) {
-    simd::prefetch(fetch);
+    simd::prefetch_to_l2(fetch);
     ahead = reinterpret_cast<const unsigned char*>(fetch + kScreenGroup);
   }
   I acc[2][kParts];
@@ -263,12 +266,12 @@ inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, s
   };
 #pragma GCC unroll 8
   for (std::size_t line = 0; line < kLines; ++line) {
-    if (ahead != nullptr) simd::prefetch(ahead + 2 * line * kScreenPairBytes);
+    if (ahead != nullptr) simd::prefetch_to_l2(ahead + 2 * line * kScreenPairBytes);
     add_pair(acc[0], 2 * line);
     add_pair(acc[1], 2 * line + 1);
   }
   if constexpr (kScreenPairs<R> % 2 == 1) {  // an odd number of pairs: the last is half a line
-    if (ahead != nullptr) simd::prefetch(ahead + 2 * kLines * kScreenPairBytes);
+    if (ahead != nullptr) simd::prefetch_to_l2(ahead + 2 * kLines * kScreenPairBytes);
     add_pair(acc[0], 2 * kLines);
   }
   const auto tau = simd::broadcast<Arch>(in.scale);

@@ -160,10 +160,10 @@ inline const void* address_ahead(const float* p, std::size_t floats) {
   return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + floats * sizeof(float));
 }
 inline void prefetch_ahead(const float* p, std::size_t floats) { prefetch(address_ahead(p, floats)); }
-// The same into L2 only (prefetcht1), for lines needed later than L1 would keep them.
-inline void prefetch_ahead_to_l2(const float* p, std::size_t floats) {
-  __builtin_prefetch(address_ahead(p, floats), 0, 2);
-}
+// The same into L2 only (prefetcht1), for lines needed later than L1 would keep them, or streams
+// that would hold L1's few fill buffers waiting on DRAM.
+inline void prefetch_to_l2(const void* p) { __builtin_prefetch(p, 0, 2); }
+inline void prefetch_ahead_to_l2(const float* p, std::size_t floats) { prefetch_to_l2(address_ahead(p, floats)); }
 
 // Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds
 // (a row of E or of a conv kernel, used by 4 modules), GCC otherwise folds the load into every
