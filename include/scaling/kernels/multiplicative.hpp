@@ -264,6 +264,13 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
 // The width is that of the instruction set the library is compiled for (prepare() lays the
 // panels out); a kernel instantiated for another one still reads them right.
 inline constexpr std::size_t kPanelModules = 4;
+// Rows of a panel of AVX-512's 64 columns (4 lines each) prefetched ahead, into L2: left to the
+// hardware prefetcher, the one sequential stream of panels ran at 0.6–0.7 of a matvec over the
+// same bytes (which reads four streams). 800M's sparse loss layer, E from DRAM, throwaway loop
+// timing both in one process, Xeon (AVX-512), 2026-12-04, three runs: panels / matvec 1.36–1.62
+// on 1 thread and 1.44–1.67 on 2 without; 64 rows (16 KB) ahead 0.95–1.01 and 1.03–1.19 (16, 32
+// and 128 rows ahead, or 16 into L1: 0.97–1.24).
+inline constexpr std::size_t kPanelPrefetchRows = 64;
 inline constexpr std::size_t kPanelWidth = simd::kWidth<simd::DefaultArch> * (simd::kWidth<simd::DefaultArch> == 16 ? 4 : 2);
 
 // panels (In·M floats) = E (In, M) as panels of kPanelWidth columns: panel p is (In, w_p) with
@@ -283,7 +290,8 @@ namespace detail {
 // a time starting at column v0 of the panel. The scaled inputs x ⊙ D are made again for every
 // panel, a chunk at a time (4 KB): AVX2, 1 thread, 2.4–2.6 ms against 2.8–3.0 ms with the
 // product x_i · D[s, i] made for each row in scalar code (bench_kernels, 2026-12-03). With
-// AVX-512 this does fewer instructions per row than before; not re-measured there yet.
+// AVX-512 (Xeon, 2026-12-04) the pass runs at a matvec's rate over the same bytes once its rows
+// are prefetched (kPanelPrefetchRows).
 template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs, class Arch>
 inline void panel_pass(const float* d, const float* panel, const float* x, const float* b, float* y,
                        std::size_t c0, std::size_t v0) {
@@ -303,8 +311,13 @@ inline void panel_pass(const float* d, const float* panel, const float* x, const
       // bytes per instruction than the hardware prefetcher keeps up with: the row 16 ahead is
       // prefetched. 800M's sparse loss layer, AVX2 (Zen 3), 1 thread, throwaway loop alternating
       // distances, medians of 100 (2026-12-03): 2.53–2.80 ms without, 2.39–2.47 ms 16 rows ahead
-      // (8: 2.49–2.77, 32: 2.55–2.75). Wider panels (AVX-512) are read as they were measured.
-      if constexpr (Width * sizeof(float) <= 64) simd::prefetch_ahead(row, kPrefetchRows * Width);
+      // (8: 2.49–2.77, 32: 2.55–2.75). Wider panels (AVX-512: 4 lines a row) are prefetched
+      // kPanelPrefetchRows ahead into L2.
+      if constexpr (Width * sizeof(float) <= 64) {
+        simd::prefetch_ahead(row, kPrefetchRows * Width);
+      } else {
+        for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch_ahead_to_l2(row, kPanelPrefetchRows * Width + v * kW);
+      }
       V ev[Vecs];
       for (std::size_t v = 0; v < Vecs; ++v) {
         ev[v] = simd::load<Arch>(row + v * kW);
