@@ -51,13 +51,20 @@ constexpr std::size_t kLayers = 24;
 // actually reads them: Sparse FF reads its controller's C2 from an int8 copy with a scale per unit
 // (kernels/screen.hpp), plus one float per block, and a few fp32 rows of C2 where the int8 logits
 // cannot decide (about one per four blocks at 800M; not counted). And the step's fp32
-// multiply-adds with the weights; those with the KV cache (2 · d_model per position and attention
-// layer, under 3% of any row here) are not counted, nor are its bytes.
+// multiply-adds with the weights. `read` and `macs` also count the KV cache (below); `fp32`, the
+// weights alone, gives the limits.
 struct Cost {
   double fp32 = 0.0;
   double read = 0.0;
   double macs = 0.0;
 };
+
+// The KV cache a decode step reads, at the protocol's mean timed position: the step at position
+// p attends over p + 1 keys (p = kPrompt … kMaxTimedPosition − 1, 34.5 on average),
+// cross-attention over the kInputLength encoder positions. Each key is a row of K and one of V,
+// d_attn floats each, and 2 · d_attn multiply-adds. 800M: 0.4 MB per block, about a tenth of what
+// a fully sparse token reads, so leaving it out would understate its fraction of the probe.
+constexpr double kMeanSelfKeys = (kPrompt + 1 + kMaxTimedPosition) / 2.0;
 
 Cost times(double n, Cost c) { return {n * c.fp32, n * c.read, n * c.macs}; }
 
@@ -108,7 +115,10 @@ Cost block_cost() {
   WeightReuse reuse;
   reuse.d_model = D.d_model;
   w.visit(reuse);
-  return {params * sizeof(float), read, params + reuse.extra};
+  double keys = kMeanSelfKeys;
+  if constexpr (requires(typename Block::State s) { s.cross.length; }) keys += kInputLength;
+  const double kv_row = static_cast<double>(D.d_attn());
+  return {params * sizeof(float), read + 2 * keys * kv_row * sizeof(float), params + reuse.extra + 2 * keys * kv_row};
 }
 
 // A token: one embedding row and one position row, the decoder blocks, final norm, logits.
@@ -584,11 +594,13 @@ std::string header(int argc, char** argv) {
        "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
        "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
-       "FF's C2 from its int8 copy) and \"of probe\" = those bytes / time / the read bandwidth probe\n"
-       "of the same run; \"of FMA probe\" = fp32 multiply-adds / time / the FMA rate probed in the\n"
-       "same run. The baseline's own row (timed against itself) shows the noise of this\n"
-       "shared machine. How to read it: docs/benchmarks.md. The chart table1.png is drawn from\n"
-       "table1.dat by `gnuplot bench/table1.gp`.\n";
+       "FF's C2 from its int8 copy; the KV cache at the mean timed position, "
+    << kMeanSelfKeys << " keys, plus " << kInputLength << "\n"
+       "encoder keys with cross-attention) and \"of probe\" = those bytes / time / the read\n"
+       "bandwidth probe of the same run; \"of FMA probe\" = fp32 multiply-adds (with the weights\n"
+       "and the KV cache) / time / the FMA rate probed in the same run. The baseline's own row\n"
+       "(timed against itself) shows the noise of this shared machine. How to read it:\n"
+       "docs/benchmarks.md. The chart table1.png is drawn from table1.dat by `gnuplot bench/table1.gp`.\n";
   return h.str();
 }
 
