@@ -368,6 +368,7 @@ const std::vector<std::pair<std::string, RowSpec>>& rows() {
       {"800M/sparse-ff", {"800M", "+ Sparse FF", 0.093, 0.0031}},
       {"800M/sparse-qkv", {"800M", "+ Sparse QKV", 0.152, 0.0062}},
       {"800M/sparse-ff-qkv", {"800M", "+ Sparse FF+QKV", 0.061, 0.0019}},
+      {"800M/sparse-ff-qkv-loss", {"800M", "+ Sparse FF+QKV, sparse loss", 0, 0}},
       {"800M/fully-sparse", {"800M", "+ Sparse FF+QKV, sparse cross Q, sparse loss", 0, 0}},
       {"800M-decoder-only/dense", {"800M decoder-only block", "baseline Transf.", 0, 0}},
       {"800M-decoder-only/sparse-ff", {"800M decoder-only block", "+ Sparse FF", 0, 0}},
@@ -391,6 +392,7 @@ void register_benchmarks(bool with_17b) {
   add("800M/sparse-ff", BM_Model800M<T5LargeSparseFf>, 1.0);
   add("800M/sparse-qkv", BM_Model800M<T5LargeSparseQkv>, 1.0);
   add("800M/sparse-ff-qkv", BM_Model800M<T5LargeSparseFfQkv>, 1.0);
+  add("800M/sparse-ff-qkv-loss", BM_Model800M<T5LargeSparseFfQkvLoss>, 1.0);
   add("800M/fully-sparse", BM_Model800M<T5LargeFullySparse>, 1.0);
 
   using DenseDo = DenseDecoderBlock<kT5Large>;

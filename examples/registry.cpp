@@ -51,6 +51,8 @@ const std::vector<Entry>& registry() {
       entry<T5LargeSparseFf>("t5-large-sparse-ff", "800M encoder–decoder, Sparse FF (N 64)"),
       entry<T5LargeSparseQkv>("t5-large-sparse-qkv", "800M encoder–decoder, Sparse QKV (S 16, d_ff 6144)"),
       entry<T5LargeSparseFfQkv>("t5-large-sparse-ff-qkv", "800M encoder–decoder, Sparse FF + QKV (d_ff 6144)"),
+      entry<T5LargeSparseFfQkvLoss>("t5-large-sparse-ff-qkv-loss",
+                                    "800M encoder–decoder, Sparse FF + QKV, sparse loss (4)"),
       entry<T5LargeFullySparse>("t5-large-fully-sparse",
                                 "800M encoder–decoder, Sparse FF + QKV, sparse cross Q, sparse loss (4)"),
       entry<T5LargeDenseDecoderOnly>("t5-large-dense-decoder-only", "800M decoder alone (24 layers), dense"),
