@@ -77,6 +77,11 @@ namespace detail {
 template <std::size_t R>
 inline constexpr double kScreenGamma = (R + 4) * 0x1p-24 / (1.0 - (R + 4) * 0x1p-24);
 
+// x / scale rounded to the nearest integer (ties to even) and clamped to ±limit; 0 if scale is 0.
+inline double quantized(double x, double scale, double limit) {
+  return scale > 0.0 ? std::clamp(std::nearbyint(x / scale), -limit, limit) : 0.0;
+}
+
 // q = the row c (R floats) in int8 at the returned scale σ = max |c| / 127; NaN (and q = 0) if the
 // row holds a NaN or an infinity.
 template <std::size_t R>
@@ -92,8 +97,7 @@ inline float quantize_row(const float* c, std::int8_t* q) {
   }
   const auto scale = static_cast<float>(most / 127.0);
   for (std::size_t l = 0; l < R; ++l) {
-    const double x = scale > 0.0F ? std::nearbyint(static_cast<double>(c[l]) / static_cast<double>(scale)) : 0.0;
-    q[l] = static_cast<std::int8_t>(std::clamp(x, -127.0, 127.0));
+    q[l] = static_cast<std::int8_t>(quantized(static_cast<double>(c[l]), static_cast<double>(scale), 127.0));
   }
   return scale;
 }
@@ -213,7 +217,7 @@ inline ScreenInput<R> quantize_input(const float* u) {
   double ee = 0.0;
   for (std::size_t l = 0; l < R; ++l) {
     const auto x = static_cast<double>(u[l]);
-    const double q = tau > 0.0 ? std::clamp(std::nearbyint(x / tau), -kMax, kMax) : 0.0;
+    const double q = quantized(x, tau, kMax);
     // Exact in double: all bits of x and of τ q lie within 41 places (|x| < 2¹⁶ τ, and q ≠ 0 only
     // if |x| ≥ τ / 2; with a subnormal τ both are multiples of 2⁻¹⁴⁹ far below 2⁻¹⁰⁰).
     const double e = x - tau * q;
