@@ -117,8 +117,8 @@ Cost block_cost() {
   w.visit(reuse);
   double keys = kMeanSelfKeys;
   if constexpr (requires(typename Block::State s) { s.cross.length; }) keys += kInputLength;
-  const double kv_row = static_cast<double>(D.d_attn());
-  return {params * sizeof(float), read + 2 * keys * kv_row * sizeof(float), params + reuse.extra + 2 * keys * kv_row};
+  const double kv = 2 * keys * static_cast<double>(D.d_attn());  // floats of K and V, one MAC each
+  return {params * sizeof(float), read + kv * sizeof(float), params + reuse.extra + kv};
 }
 
 // A token: one embedding row and one position row, the decoder blocks, final norm, logits.

@@ -79,7 +79,8 @@ TEST_CASE("encoder-decoder: the paper's sparse variants at a small shape") {
   check_encoder_decoder_all<T5Like<kTiny, 1, 2, DenseFeedForward<kTiny>, Qkv>>(16, 2, 10);
   check_encoder_decoder_all<T5Like<kTiny, 1, 2, Ff, Qkv>>(7, 1, 10);
   // + the sparse loss layer, cross-attention dense (T5LargeSparseFfQkvLoss).
-  check_encoder_decoder_all<T5Like<kTiny, 1, 2, Ff, Qkv, CrossAttention<kTiny>, SparseLogits<kTiny, 5>>>(7, 2, 10);
+  using Loss = T5Like<kTiny, 1, 2, Ff, Qkv, CrossAttention<kTiny>, SparseLogits<kTiny, 5>>;
+  check_encoder_decoder_all<Loss>(7, 2, 10);
   // Fully sparse: sparse cross-attention Q (S 5, Kl 2) and the sparse loss layer too.
   using Full = T5Like<kTiny, 2, 2, Ff, Qkv, SparseCrossAttention<kTiny, 5, 2>, SparseLogits<kTiny, 5>>;
   check_encoder_decoder_all<Full>(16, 1, 12);

@@ -97,7 +97,8 @@ inline float quantize_row(const float* c, std::int8_t* q) {
   }
   const auto scale = static_cast<float>(most / 127.0);
   for (std::size_t l = 0; l < R; ++l) {
-    q[l] = static_cast<std::int8_t>(quantized(static_cast<double>(c[l]), static_cast<double>(scale), 127.0));
+    const double x = quantized(static_cast<double>(c[l]), static_cast<double>(scale), 127.0);
+    q[l] = static_cast<std::int8_t>(x);
   }
   return scale;
 }

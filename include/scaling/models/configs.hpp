@@ -94,8 +94,9 @@ using T5LargeSparseFfQkv = T5Like<kT5LargeWideFf, 24, 24, Paper800M::SparseFf<kT
 // Sparse FF + QKV and the sparse loss layer, cross-attention dense (the paper's optional "+ sparse
 // loss" row).
 using T5LargeSparseFfQkvLoss =
-    T5Like<kT5LargeWideFf, 24, 24, Paper800M::SparseFf<kT5LargeWideFf>, Paper800M::SparseQkv<kT5LargeWideFf>,
-           CrossAttention<kT5LargeWideFf>, Paper800M::SparseLoss<kT5LargeWideFf>>;
+    T5Like<kT5LargeWideFf, 24, 24, Paper800M::SparseFf<kT5LargeWideFf>,
+           Paper800M::SparseQkv<kT5LargeWideFf>, CrossAttention<kT5LargeWideFf>,
+           Paper800M::SparseLoss<kT5LargeWideFf>>;
 // Everything sparse: Sparse FF + QKV, sparse cross-attention Q and the sparse loss layer.
 using T5LargeFullySparse =
     T5Like<kT5LargeWideFf, 24, 24, Paper800M::SparseFf<kT5LargeWideFf>,
