@@ -3,7 +3,8 @@
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
 // fp32 and from the int8 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
-// shapes (D and E from DRAM), the first against matvec over the same bytes of E; and Sparse
+// shapes (D and E from DRAM), the first against matvec over the same bytes of E, the last also
+// with its inputs in halves (what the 17B layer runs); and Sparse
 // QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
 // cached keys and values (attention/…) at the 800M shape.
 //
@@ -199,19 +200,27 @@ BENCHMARK(BM_Controller<Controller::kScreen>)->Name("controller/screen/6144x96")
 // plus the S × M outputs it shares with other layers) and the 17B block's (S 64, D 64 × 9216 =
 // 2.4 MB, E 9216 × 144). `matvec/…` on Working<In, M> reads the bytes of E.
 // Counters: GB/s and of_probe for the bytes of D and E, and G multiply-adds/s (GMAC/s).
-// With Panels, E is read from its panels (multiplicative_panels, what a prepared layer of at most
+// With kPanels, E is read from its panels (multiplicative_panels, what a prepared layer of at most
 // 4 modules decodes with): the working set's bytes after D stand for them, as the time does not
-// depend on the values.
-template <std::size_t S, std::size_t In, std::size_t M, bool Panels = false>
+// depend on the values. With kHalves, the inputs are split in two halves summed afterwards
+// (multiplicative_halves, a sync, add_halves: what a layer with a large D runs).
+enum class MultKind { kChunks, kPanels, kHalves };
+template <std::size_t S, std::size_t In, std::size_t M, MultKind Kind = MultKind::kChunks>
 void BM_Multiplicative(benchmark::State& state) {
   constexpr std::size_t kD = S * In;  // D, then E, in one "matrix" of the working set
   auto& w = working<1, kD + In * M>();
   std::vector<float> x(In, 0.25F);
   std::vector<float> b(S * M, 0.1F);
   std::vector<float> y(S * M);
+  std::vector<float> partial(S * M);
   const double median = time_products(state, w, Working<1, kD + In * M>::kBytes, [&](const Team& team, const float* de, std::size_t) {
-    if constexpr (Panels) {
+    if constexpr (Kind == MultKind::kPanels) {
       kernels::multiplicative_panels<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
+    } else if constexpr (Kind == MultKind::kHalves) {
+      kernels::Trickle none;
+      kernels::multiplicative_halves<S, In, M>(team, de, de + kD, x.data(), y.data(), partial.data(), none);
+      team.sync();
+      kernels::add_halves<S * M>(team, b.data(), y.data(), partial.data());
     } else {
       kernels::multiplicative<S, In, M>(team, de, de + kD, x.data(), b.data(), y.data());
     }
@@ -219,10 +228,11 @@ void BM_Multiplicative(benchmark::State& state) {
   state.counters["GMAC/s"] = static_cast<double>(kProductsPerIteration * S * In * M) / median * 1e-9;
 }
 BENCHMARK(BM_Multiplicative<4, 1024, 8000>)->Name("multiplicative/sparse-loss/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
-BENCHMARK(BM_Multiplicative<4, 1024, 8000, true>)->Name("multiplicative/sparse-loss-panels/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Multiplicative<4, 1024, 8000, MultKind::kPanels>)->Name("multiplicative/sparse-loss-panels/4x1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Matvec<1024, 8000>)->Name("matvec/scaling/1024x8000")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<16, 1024, 64>)->Name("multiplicative/sparse-qkv/16x1024x64")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Multiplicative<64, 9216, 144>)->Name("multiplicative/17b-qkv/64x9216x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_Multiplicative<64, 9216, 144, MultKind::kHalves>)->Name("multiplicative/17b-qkv-halves/64x9216x144")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
 // Sparse QKV's locally-connected convolution over S modules of M features (kernel (Kl, Ks, M, U),
 // read from DRAM, round robin as E above): the 800M block's Q/K (S 16, M = U = 64) and the 17B

@@ -658,6 +658,29 @@ void check_multiplicative() {
     }
     CHECK(split_y == y);
   }
+  if constexpr (In % 2 == 0) {
+    // Inputs in two halves (what a layer with a large D runs, kInputHalves): each half's sums,
+    // then y = (y₀ + y₁) + b. The same bound; bitwise the same for teams of 1, 2 and 3, each
+    // member computing its share of both phases (with a sync between them in a real team).
+    std::vector<float> halves_y;
+    for (unsigned size : {1U, 2U, 3U}) {
+      std::vector<float> h_y(S * M);
+      std::vector<float> partial(S * M);
+      for (unsigned id = 0; id < size; ++id) {
+        scaling::kernels::Trickle none;
+        scaling::kernels::multiplicative_halves<S, In, M, Arch>(Team(id, size, nullptr), d.data(), e.data(), x.data(),
+                                                                h_y.data(), partial.data(), none);
+      }
+      for (unsigned id = 0; id < size; ++id) {
+        scaling::kernels::add_halves<S * M>(Team(id, size, nullptr), b.data(), h_y.data(), partial.data());
+      }
+      if (size == 1) {
+        for (std::size_t o = 0; o < S * M; ++o) CHECK(std::abs(h_y[o] - want[o]) <= dot_bound(2 * In, mag[o]));
+        halves_y = h_y;
+      }
+      CHECK(h_y == halves_y);
+    }
+  }
   {
     // With a trickle of In lines: the same outputs, and every line taken (a step per row of E that
     // a tile reads), unless E is narrower than a vector (no tiles, only scalar columns).
@@ -701,6 +724,7 @@ ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   check_multiplicative<16, 33, 144>();  // 9 vectors (17B's M; AVX-512): 8 modules × 3 vectors
   check_multiplicative<9, 40, 150>();   // the same, a module left over and a tail of 6 columns
   check_multiplicative<6, 33, 144>();   // fewer modules than a tile of 8
+  check_multiplicative<16, 1024, 144>();  // halves of 2 chunks each, 8 × 3 tiles
 }
 
 // Every position of a random sequence of 5 rows, through the kernel one token at a time (rows

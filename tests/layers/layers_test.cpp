@@ -153,6 +153,47 @@ TEST_CASE("MultiplicativeDense with at most 4 modules reads E from its panels on
   CHECK(run() != from_e);
 }
 
+TEST_CASE("MultiplicativeDense with a large D splits its inputs in halves: the reference's result, bitwise alike on 1-3 threads") {
+  constexpr std::size_t kIn = 4096;
+  constexpr std::size_t kS = 64;          // D: 64 × 4096 floats, 1 MiB
+  constexpr std::size_t kOut = kS * 48;   // M = 48
+  constexpr std::size_t kTokens = 2;
+  using Layer = scaling::MultiplicativeDense<kIn, kOut, kS>;
+  static_assert(Layer::kInputHalves);
+  static_assert(!scaling::MultiplicativeDense<kIn / 2, kOut, kS>::kInputHalves);  // D 0.5 MiB
+  scaling::Owned<Layer::Weights> owned;
+  scaling::init_random(owned.get(), 6);
+  const auto& w = owned.get();
+  scaling::SplitMix64 rng(10);
+  std::vector<float> x(kTokens * kIn);
+  for (auto& e : x) e = rng.symmetric(1.0F);
+  const auto run = [&](unsigned threads) {
+    std::vector<float> y(kTokens * kOut);
+    std::vector<float> partial(kTokens * kOut);
+    scaling::ThreadPool pool(threads);
+    pool.run([&](const scaling::Team& team) { Layer::apply(team, w, x.data(), kTokens, y.data(), partial.data()); });
+    return y;
+  };
+  const auto y = run(1);
+  for (std::size_t t = 0; t < kTokens; ++t) {
+    for (std::size_t o = 0; o < kOut; ++o) {
+      const std::size_t s = o / Layer::kModuleWidth;
+      const std::size_t m = o % Layer::kModuleWidth;
+      double want = w.b.data[o];
+      double magnitude = std::abs(w.b.data[o]);
+      for (std::size_t i = 0; i < kIn; ++i) {
+        const double term = static_cast<double>(x[t * kIn + i]) * w.d.data[s * kIn + i] * w.e.data[i * Layer::kModuleWidth + m];
+        want += term;
+        magnitude += std::abs(term);
+      }
+      // A priori bound of the fp32 sums (2 roundings per term, 2 more for the halves' sum).
+      CHECK(std::abs(y[t * kOut + o] - want) <= (2 * kIn + 2) * 0x1p-24 * magnitude);
+    }
+  }
+  CHECK(run(2) == y);
+  CHECK(run(3) == y);
+}
+
 }  // namespace
 
 #include "scaling/blocks/blocks.hpp"
@@ -177,7 +218,7 @@ TEST_CASE("sparse sublayers say what decode reads first; a team's shares of it c
   Owned<Cross::Weights> cross;
   Owned<Ff::Weights> ff;
   // D, and E's first chunk of rows (here all of E: d_model = 40 rows < 256).
-  const auto mult = Cross::Mult::first_reads(cross.get().q_mult);
+  const auto mult = Cross::Mult::first_reads(cross.get().q_mult, Team::solo());
   CHECK(mult[0].data() == cross.get().q_mult.d.data);
   CHECK(mult[0].size() == 5 * kTiny.d_model);
   CHECK(mult[1].data() == cross.get().q_mult.e.data);
@@ -203,7 +244,25 @@ TEST_CASE("sparse sublayers say what decode reads first; a team's shares of it c
   // With more than one chunk of inputs, E's first 256 rows only.
   using Long = scaling::MultiplicativeDense<300, 16, 4>;  // M = 4
   Owned<Long::Weights> long_mult;
-  CHECK(Long::first_reads(long_mult.get())[1].size() == 256 * 4);
+  CHECK(Long::first_reads(long_mult.get(), Team::solo())[1].size() == 256 * 4);
+  // With inputs in halves: the first 256 rows of E of the member's half (members 0 and 2 share
+  // the first half of a team of 3), nothing of D.
+  using Halves = scaling::MultiplicativeDense<4096, 64 * 4, 64>;  // M = 4
+  static_assert(Halves::kInputHalves);
+  Owned<Halves::Weights> halves;
+  const float* e = halves.get().e.data;
+  for (unsigned size = 1; size <= 3; ++size) {
+    CAPTURE(size);
+    std::vector<std::span<const float>> first;
+    std::vector<std::span<const float>> second;
+    for (unsigned id = 0; id < size; ++id) {
+      const auto reads = Halves::first_reads(halves.get(), Team(id, size, nullptr));
+      CHECK(reads[1].empty());
+      (size > 1 && id % 2 == 1 ? second : first).push_back(reads[0]);
+    }
+    CHECK(joined_size(first, e) == 256 * 4);
+    if (size > 1) CHECK(joined_size(second, e + 2048 * 4) == 256 * 4);
+  }
   // Sparse QKV: its multiplicative layer's; a block: its self-attention's.
   using Qkv = scaling::SparseQkvAttention<kTiny, 4, 3>;
   using Block = PreNormDecoderBlock<kTiny, Ff, Qkv>;

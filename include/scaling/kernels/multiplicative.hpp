@@ -69,7 +69,7 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
 
 // Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
 // over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
-// adds the bias. Each row also fetches a line of `run`, which the caller takes from its trickle
+// adds the bias (if b is not null). Each row also fetches a line of `run`, which the caller takes from its trickle
 // (taken here, GCC 12 kept the 8 × 2 tile's accumulators on the stack: 9.4 → 21.5 µs at 800M).
 // Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's accumulators to the
 // stack once the next-chunk prefetch was added (17B: twice the time).
@@ -120,7 +120,7 @@ template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std
   for (std::size_t k = 0; k < Mods; ++k) {
     for (std::size_t v = 0; v < Vecs; ++v) {
       const std::size_t at = (s0 + k) * M + m0 + v * kW;
-      simd::store<Arch>(y + at, last ? acc[k][v] + simd::load<Arch>(b + at) : acc[k][v]);
+      simd::store<Arch>(y + at, last && b != nullptr ? acc[k][v] + simd::load<Arch>(b + at) : acc[k][v]);
     }
   }
 }
@@ -134,12 +134,13 @@ inline float multiplicative_column(const float* d_row, const float* e_col, std::
   return acc;
 }
 
-// The columns of M that do not fill a vector, for one module.
-template <std::size_t In, std::size_t M, class Arch>
+// The columns of M that do not fill a vector, for one module; D's rows are DStride floats apart.
+template <std::size_t In, std::size_t M, std::size_t DStride, class Arch>
 inline void multiplicative_tail(const float* d, const float* e, const float* x, const float* b,
                                 float* y, std::size_t s) {
   for (std::size_t m = M / simd::kWidth<Arch> * simd::kWidth<Arch>; m < M; ++m) {
-    y[s * M + m] = multiplicative_column<In>(d + s * In, e + m, M, x) + b[s * M + m];
+    const float sum = multiplicative_column<In>(d + s * DStride, e + m, M, x);
+    y[s * M + m] = b != nullptr ? sum + b[s * M + m] : sum;
   }
 }
 
@@ -163,7 +164,7 @@ struct MultiplicativeItems {
 
 // Column tile `tile` of modules [s0, s0 + Mods) over inputs [i0, i0 + n), given their scaled
 // inputs z; the columns that do not fill a vector are done whole with the last chunk.
-template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t Groups, class Arch>
+template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t DStride, std::size_t Groups, class Arch>
 inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* d, const float* e,
                                    const float* x, const float* b, float* y, std::size_t s0,
                                    std::size_t tile, std::size_t i0, std::size_t n, std::size_t g,
@@ -180,13 +181,13 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
                                                                      g, trickle.take(n));
   }
   if (tile + 1 == Tiles::kTiles && i0 + n == In) {
-    for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, Arch>(d, e, x, b, y, s0 + k);
+    for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, DStride, Arch>(d, e, x, b, y, s0 + k);
   }
 }
 
 // Modules [s0, s0 + Mods) of group g over one chunk, for the group's tiles among this member's
 // items: the scaled inputs are computed once for all of them.
-template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, class Arch>
+template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, std::size_t DStride, class Arch>
 inline void multiplicative_group(const float* d, const float* e, const float* x, const float* b,
                                  float* y, std::size_t s0, std::size_t g, Range items, std::size_t i0,
                                  Trickle& trickle) {
@@ -195,17 +196,18 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
   if (tiles.size() == 0) return;
   const std::size_t n = std::min(kChunk, In - i0);
   alignas(64) float z[Mods][kChunk];
-  scaled_inputs<Mods, In, Arch>(d, x, s0, i0, n, z);
+  scaled_inputs<Mods, DStride, Arch>(d, x, s0, i0, n, z);
   for (std::size_t tile = tiles.begin; tile < tiles.end; ++tile) {
-    multiplicative_tile_of<Mods, In, M, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g, trickle);
+    multiplicative_tile_of<Mods, In, M, DStride, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g, trickle);
   }
 }
 
 }  // namespace detail
 
 // y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems), fetching a line
-// of `trickle` per row of E that a tile reads. D: (S, In), E: (In, M), b and y: (S·M), x: (In).
-template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+// of `trickle` per row of E that a tile reads. D: (S, In) with rows DStride floats apart, E: (In,
+// M), b (or null: no bias) and y: (S·M), x: (In).
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch, std::size_t DStride = In>
 void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
                           Range items, Trickle& trickle) {
   using Items = detail::MultiplicativeItems<S, M, Arch>;
@@ -217,9 +219,9 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
     constexpr std::size_t kMods = Items::Tiles::kMods;
     const std::size_t s0 = g * kMods;
     if (s0 + kMods <= S) {
-      detail::multiplicative_group<kMods, S, In, M, Arch>(d, e, x, b, y, s0, g, mine, i0, trickle);
+      detail::multiplicative_group<kMods, S, In, M, DStride, Arch>(d, e, x, b, y, s0, g, mine, i0, trickle);
     } else {
-      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, Arch>(d, e, x, b, y, s, g, mine, i0, trickle);
+      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, DStride, Arch>(d, e, x, b, y, s, g, mine, i0, trickle);
     }
   };
   // The groups share each chunk of E: all of them use it while it is in L2, and they prefetch the
@@ -242,6 +244,46 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
                     const float* b, float* y) {
   Trickle none;
   multiplicative<S, In, M, Arch>(team, d, e, x, b, y, none);
+}
+
+// Inputs in two halves. Above, a team splits E's columns, so every member reads all of D and
+// scales x by all of it: at 17B (D 2.4 MB of the layer's 7.7 MB) each of 2 members reads 5.9 MB
+// where its share is 3.9 MB. A layer whose D is large instead computes two half products, over
+// the inputs [0, In/2) and [In/2, In), each from its own half of D's columns and of E's rows, and
+// then y = (y₀ + y₁) + b: a member of a team of 2 reads half of D and half of E, and one thread
+// computes both halves in turn, so that results stay the same bitwise for any team size. The
+// price is a barrier between the halves and the sum, and two sums per output instead of one,
+// which costs more than it saves where D is small: 17B multiplicative layer (64 × 9216 × 144),
+// 2 threads, D and E from DRAM: 811 → 638 µs, 1 thread 1279 → 1271 µs; 800M's (16 × 1024 × 64,
+// D 64 KB) 2 threads 20–22 → 17–20 µs but 1 thread 28 → 30 µs (throwaway loop alternating the
+// two, medians of 290 calls, 2026-12-04).
+template <std::size_t S, std::size_t In>
+inline constexpr bool kInputHalves = S * In * sizeof(float) >= (std::size_t{1} << 20) && In % 32 == 0;
+
+// The team's share of the half products, without the bias: y = Σ over [0, In/2), partial = Σ
+// over [In/2, In). Member m works on half m mod 2, splitting its items with the other members
+// on that half; a team of one computes both. Does not synchronise; add_halves then needs a sync.
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
+void multiplicative_halves(const Team& team, const float* d, const float* e, const float* x, float* y,
+                           float* partial, Trickle& trickle) {
+  static_assert(In % 2 == 0, "multiplicative_halves: In must be even");
+  constexpr std::size_t kHalf = In / 2;
+  const unsigned lanes = std::min(team.size(), 2U);
+  for (unsigned h = team.id() % lanes; h < 2; h += lanes) {
+    const unsigned lane = h % lanes;
+    const unsigned sharing = (team.size() - lane + lanes - 1) / lanes;  // members on half h
+    const Range items = Team(team.id() / lanes, sharing, nullptr).split(detail::MultiplicativeItems<S, M, Arch>::kCount);
+    multiplicative_items<S, kHalf, M, Arch, In>(d + h * kHalf, e + h * kHalf * M, x + h * kHalf, nullptr,
+                                                h == 0 ? y : partial, items, trickle);
+  }
+}
+
+// The team's share of y = (y + partial) + b, after multiplicative_halves and a sync. Does not
+// synchronise.
+template <std::size_t Out>
+void add_halves(const Team& team, const float* b, float* y, const float* partial) {
+  const Range mine = team.split(Out, 16);
+  for (std::size_t o = mine.begin; o < mine.end; ++o) y[o] = (y[o] + partial[o]) + b[o];
 }
 
 // ---------------------------------------------------------------------------------------------

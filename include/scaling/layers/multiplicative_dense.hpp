@@ -30,6 +30,10 @@ struct MultiplicativeDense {
   // With few modules (the sparse loss layer), E is also kept in panels of kernels::kPanelWidth
   // columns, which decode reads as one stream (kernels/multiplicative.hpp, multiplicative_panels).
   static constexpr bool kPanels = S <= kernels::kPanelModules;
+  // With a large D (17B), the inputs are split in two halves summed afterwards, so that a team
+  // of 2 does not read D twice (kernels::kInputHalves). apply then needs a buffer for the second
+  // half's sums and synchronises once inside.
+  static constexpr bool kInputHalves = kernels::kInputHalves<S, In>;
 
   struct Weights {
     Tensor<S, In> d;                 // (S, d_in): each module's scaling of the input
@@ -50,34 +54,68 @@ struct MultiplicativeDense {
     }
   };
 
-  // What decode reads first: D, and the first chunk of E's rows (kernels/multiplicative.hpp).
-  static FirstReads first_reads(const Weights& w) {
-    return {w.d.span(), w.e.span().first(std::min(kernels::detail::kChunk, In) * kModuleWidth)};
+  // This member's share of what decode reads first (kernels/multiplicative.hpp): D and the first
+  // chunk of E's rows. With kInputHalves, the first chunk of E's rows of the member's half only:
+  // the kernel fetches D as it goes, and fetching D ahead as well measured the same (17B block,
+  // 1 and 2 threads, throwaway loop alternating the two token by token, 2026-12-04).
+  static FirstReads first_reads(const Weights& w, const Team& team) {
+    constexpr std::size_t kRows = std::min(kernels::detail::kChunk, In);
+    if constexpr (kInputHalves) {
+      const unsigned lanes = std::min(team.size(), 2U);
+      const unsigned lane = team.id() % lanes;
+      const Team sharing(team.id() / lanes, (team.size() - lane + lanes - 1) / lanes, nullptr);
+      return {kernels::line_share(w.e.span().subspan(lane * (In / 2) * kModuleWidth, kRows * kModuleWidth), sharing),
+              {}};
+    } else {
+      return {kernels::line_share(w.d.span(), team), kernels::line_share(w.e.span().first(kRows * kModuleWidth), team)};
+    }
   }
 
   // The team's share of y = layer(x) for `tokens` rows, from E's panels once they are built (the
-  // same results, bitwise). x: (tokens, In), y: (tokens, Out). `trickle` (this member's share)
+  // same results, bitwise). x: (tokens, In), y: (tokens, Out); partial: (tokens, Out), the second
+  // half's sums where kInputHalves (unused, and may be null, otherwise). `trickle` (this member's share)
   // fetches what a later phase reads while the chunked kernel computes; the panels' stream leaves
-  // no memory capacity to spare and fetches nothing of it. Does not synchronise.
+  // no memory capacity to spare and fetches nothing of it. Every member must call it: with
+  // kInputHalves it synchronises once, between the halves and their sum; otherwise it does not
+  // synchronise.
   template <class Arch = simd::DefaultArch>
   static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
-                    kernels::Trickle& trickle) {
-    for (std::size_t t = 0; t < tokens; ++t) {
-      if constexpr (kPanels) {
-        if (w.e_panels.ready) {
+                    float* partial, kernels::Trickle& trickle) {
+    if constexpr (kPanels) {
+      if (w.e_panels.ready) {
+        for (std::size_t t = 0; t < tokens; ++t) {
           kernels::multiplicative_panels<S, In, kModuleWidth, Arch>(team, w.d.data, w.e_panels.data, x + t * In,
                                                                     w.b.data, y + t * Out);
-          continue;
         }
+        return;
       }
-      kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
-                                                         y + t * Out, trickle);
+    }
+    if constexpr (kInputHalves) {
+      for (std::size_t t = 0; t < tokens; ++t) {
+        kernels::multiplicative_halves<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, y + t * Out,
+                                                                  partial + t * Out, trickle);
+      }
+      team.sync();
+      for (std::size_t t = 0; t < tokens; ++t) kernels::add_halves<Out>(team, w.b.data, y + t * Out, partial + t * Out);
+    } else {
+      for (std::size_t t = 0; t < tokens; ++t) {
+        kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
+                                                           y + t * Out, trickle);
+      }
     }
   }
   template <class Arch = simd::DefaultArch>
-  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
+                    float* partial) {
     kernels::Trickle none;
-    apply<Arch>(team, w, x, tokens, y, none);
+    apply<Arch>(team, w, x, tokens, y, partial, none);
+  }
+  // Without a buffer for partial sums: only where the inputs are not split.
+  template <class Arch = simd::DefaultArch>
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
+    static_assert(!kInputHalves, "MultiplicativeDense: this layer splits its inputs in halves (kInputHalves); "
+                                 "pass a buffer of tokens * Out floats for the partial sums");
+    apply<Arch>(team, w, x, tokens, y, nullptr);
   }
 };
 

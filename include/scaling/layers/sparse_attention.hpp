@@ -44,11 +44,6 @@ inline std::span<const float> cached(const AlignedBuffer& cache, std::size_t flo
   return kernels::line_share(cache.span().first(floats), team);
 }
 
-// This member's share of a multiplicative layer's first reads.
-inline FirstReads first_reads_share(const FirstReads& all, const Team& team) {
-  return {kernels::line_share(all[0], team), kernels::line_share(all[1], team)};
-}
-
 // A layer without an output layer adds the heads' concatenation to x directly.
 template <Dims D>
 using HeadsSpanModel = Equal<D.d_attn(), D.d_model>;
@@ -99,7 +94,7 @@ struct SparseQkvAttention {
 
   // What decode reads first: this member's share of the multiplicative layer's first reads.
   static FirstReads first_reads(const Weights& w, const Team& team) {
-    return detail::first_reads_share(Mult::first_reads(w.mult), team);
+    return Mult::first_reads(w.mult, team);
   }
 
   // A convolution's kernel, if the member computes any of its modules.
@@ -124,7 +119,7 @@ struct SparseQkvAttention {
     kernels::Trickle ahead(kernel_if(w.q, q_modules), kernel_if(w.k, k_modules), kernel_if(w.v, v_modules),
                            detail::cached(state.k, step.pos * D.d_attn(), team),
                            detail::cached(state.v, step.pos * D.d_attn(), team), step.then[0], step.then[1]);
-    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data(), ahead);
+    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(), ahead);
     team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
       const auto rows = state.history.window(ws.mixed.data(), t);
@@ -223,7 +218,7 @@ struct SparseCrossAttention {
 
   // What decode reads first: this member's share of Q's multiplicative layer's first reads.
   static FirstReads first_reads(const Weights& w, const Team& team) {
-    return detail::first_reads_share(Mult::first_reads(w.q_mult), team);
+    return Mult::first_reads(w.q_mult, team);
   }
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
@@ -244,7 +239,7 @@ struct SparseCrossAttention {
     // sublayer reads first.
     kernels::Trickle ahead(w.q.kernel.span(), detail::cached(state.k, all * D.d_attn(), team),
                            detail::cached(state.v, all * D.d_attn(), team), step.then[0], step.then[1]);
-    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ahead);
+    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(), ahead);
     team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
       ConvQ::template apply<Arch>(w.q, state.history.window(ws.mixed.data(), t), ws.q.data() + t * D.d_model,
