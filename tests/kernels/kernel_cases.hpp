@@ -668,14 +668,18 @@ void check_multiplicative() {
       std::vector<float> partial(S * M);
       for (unsigned id = 0; id < size; ++id) {
         scaling::kernels::Trickle none;
-        scaling::kernels::multiplicative_halves<S, In, M, Arch>(Team(id, size, nullptr), d.data(), e.data(), x.data(),
-                                                                h_y.data(), partial.data(), none);
+        scaling::kernels::multiplicative_halves<S, In, M, Arch>(Team(id, size, nullptr), d.data(),
+                                                                e.data(), x.data(), h_y.data(),
+                                                                partial.data(), none);
       }
       for (unsigned id = 0; id < size; ++id) {
-        scaling::kernels::add_halves<S * M>(Team(id, size, nullptr), b.data(), h_y.data(), partial.data());
+        scaling::kernels::add_halves<S * M>(Team(id, size, nullptr), b.data(), h_y.data(),
+                                            partial.data());
       }
       if (size == 1) {
-        for (std::size_t o = 0; o < S * M; ++o) CHECK(std::abs(h_y[o] - want[o]) <= dot_bound(2 * In, mag[o]));
+        for (std::size_t o = 0; o < S * M; ++o) {
+          CHECK(std::abs(h_y[o] - want[o]) <= dot_bound(2 * In, mag[o]));
+        }
         halves_y = h_y;
       }
       CHECK(h_y == halves_y);

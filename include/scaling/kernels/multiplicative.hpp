@@ -69,10 +69,10 @@ inline void scaled_inputs(const float* d, const float* x, std::size_t s0, std::s
 
 // Partial outputs of Mods modules (starting at s0) × Vecs vectors of columns (starting at m0)
 // over inputs [i0, i0 + n): y += z·E for the chunk; the first chunk starts from zero, the last
-// adds the bias (if b is not null). Each row also fetches a line of `run`, which the caller takes from its trickle
-// (taken here, GCC 12 kept the 8 × 2 tile's accumulators on the stack: 9.4 → 21.5 µs at 800M).
-// Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's accumulators to the
-// stack once the next-chunk prefetch was added (17B: twice the time).
+// adds the bias (if b is not null). Each row also fetches a line of `run`, which the caller takes
+// from its trickle (taken here, GCC 12 kept the 8 × 2 tile's accumulators on the stack: 9.4 →
+// 21.5 µs at 800M). Not inlined: inlined into its callers, GCC 12 spilled the 8 × 3 tile's
+// accumulators to the stack once the next-chunk prefetch was added (17B: twice the time).
 template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std::size_t Groups,
           class Arch>
 [[gnu::noinline]] inline void multiplicative_tile(const float (&z)[Mods][kChunk], const float* e,
@@ -120,7 +120,8 @@ template <std::size_t Mods, std::size_t Vecs, std::size_t In, std::size_t M, std
   for (std::size_t k = 0; k < Mods; ++k) {
     for (std::size_t v = 0; v < Vecs; ++v) {
       const std::size_t at = (s0 + k) * M + m0 + v * kW;
-      simd::store<Arch>(y + at, last && b != nullptr ? acc[k][v] + simd::load<Arch>(b + at) : acc[k][v]);
+      simd::store<Arch>(y + at,
+                        last && b != nullptr ? acc[k][v] + simd::load<Arch>(b + at) : acc[k][v]);
     }
   }
 }
@@ -164,7 +165,8 @@ struct MultiplicativeItems {
 
 // Column tile `tile` of modules [s0, s0 + Mods) over inputs [i0, i0 + n), given their scaled
 // inputs z; the columns that do not fill a vector are done whole with the last chunk.
-template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t DStride, std::size_t Groups, class Arch>
+template <std::size_t Mods, std::size_t In, std::size_t M, std::size_t DStride, std::size_t Groups,
+          class Arch>
 inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* d, const float* e,
                                    const float* x, const float* b, float* y, std::size_t s0,
                                    std::size_t tile, std::size_t i0, std::size_t n, std::size_t g,
@@ -181,16 +183,19 @@ inline void multiplicative_tile_of(const float (&z)[Mods][kChunk], const float* 
                                                                      g, trickle.take(n));
   }
   if (tile + 1 == Tiles::kTiles && i0 + n == In) {
-    for (std::size_t k = 0; k < Mods; ++k) multiplicative_tail<In, M, DStride, Arch>(d, e, x, b, y, s0 + k);
+    for (std::size_t k = 0; k < Mods; ++k) {
+      multiplicative_tail<In, M, DStride, Arch>(d, e, x, b, y, s0 + k);
+    }
   }
 }
 
 // Modules [s0, s0 + Mods) of group g over one chunk, for the group's tiles among this member's
 // items: the scaled inputs are computed once for all of them.
-template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, std::size_t DStride, class Arch>
+template <std::size_t Mods, std::size_t S, std::size_t In, std::size_t M, std::size_t DStride,
+          class Arch>
 inline void multiplicative_group(const float* d, const float* e, const float* x, const float* b,
-                                 float* y, std::size_t s0, std::size_t g, Range items, std::size_t i0,
-                                 Trickle& trickle) {
+                                 float* y, std::size_t s0, std::size_t g, Range items,
+                                 std::size_t i0, Trickle& trickle) {
   using Items = MultiplicativeItems<S, M, Arch>;
   const Range tiles = Items::tiles_of(items, g);
   if (tiles.size() == 0) return;
@@ -198,7 +203,8 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
   alignas(64) float z[Mods][kChunk];
   scaled_inputs<Mods, DStride, Arch>(d, x, s0, i0, n, z);
   for (std::size_t tile = tiles.begin; tile < tiles.end; ++tile) {
-    multiplicative_tile_of<Mods, In, M, DStride, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile, i0, n, g, trickle);
+    multiplicative_tile_of<Mods, In, M, DStride, Items::kGroups, Arch>(z, d, e, x, b, y, s0, tile,
+                                                                       i0, n, g, trickle);
   }
 }
 
@@ -207,7 +213,8 @@ inline void multiplicative_group(const float* d, const float* e, const float* x,
 // y = FactoredDense(x) for the work items in `items` (see MultiplicativeItems), fetching a line
 // of `trickle` per row of E that a tile reads. D: (S, In) with rows DStride floats apart, E: (In,
 // M), b (or null: no bias) and y: (S·M), x: (In).
-template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch, std::size_t DStride = In>
+template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch,
+          std::size_t DStride = In>
 void multiplicative_items(const float* d, const float* e, const float* x, const float* b, float* y,
                           Range items, Trickle& trickle) {
   using Items = detail::MultiplicativeItems<S, M, Arch>;
@@ -219,9 +226,13 @@ void multiplicative_items(const float* d, const float* e, const float* x, const 
     constexpr std::size_t kMods = Items::Tiles::kMods;
     const std::size_t s0 = g * kMods;
     if (s0 + kMods <= S) {
-      detail::multiplicative_group<kMods, S, In, M, DStride, Arch>(d, e, x, b, y, s0, g, mine, i0, trickle);
+      detail::multiplicative_group<kMods, S, In, M, DStride, Arch>(d, e, x, b, y, s0, g, mine, i0,
+                                                                   trickle);
     } else {
-      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) detail::multiplicative_group<1, S, In, M, DStride, Arch>(d, e, x, b, y, s, g, mine, i0, trickle);
+      for (std::size_t s = s0; s < S && s < s0 + kMods; ++s) {
+        detail::multiplicative_group<1, S, In, M, DStride, Arch>(d, e, x, b, y, s, g, mine, i0,
+                                                                 trickle);
+      }
     }
   };
   // The groups share each chunk of E: all of them use it while it is in L2, and they prefetch the
@@ -258,23 +269,25 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
 // D 64 KB) 2 threads 20–22 → 17–20 µs but 1 thread 28 → 30 µs (throwaway loop alternating the
 // two, medians of 290 calls, 2026-12-04).
 template <std::size_t S, std::size_t In>
-inline constexpr bool kInputHalves = S * In * sizeof(float) >= (std::size_t{1} << 20) && In % 32 == 0;
+inline constexpr bool kInputHalves =
+    S * In * sizeof(float) >= (std::size_t{1} << 20) && In % 32 == 0;
 
 // The team's share of the half products, without the bias: y = Σ over [0, In/2), partial = Σ
 // over [In/2, In). Member m works on half m mod 2, splitting its items with the other members
 // on that half; a team of one computes both. Does not synchronise; add_halves then needs a sync.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
-void multiplicative_halves(const Team& team, const float* d, const float* e, const float* x, float* y,
-                           float* partial, Trickle& trickle) {
+void multiplicative_halves(const Team& team, const float* d, const float* e, const float* x,
+                           float* y, float* partial, Trickle& trickle) {
   static_assert(In % 2 == 0, "multiplicative_halves: In must be even");
   constexpr std::size_t kHalf = In / 2;
   const unsigned lanes = std::min(team.size(), 2U);
   for (unsigned h = team.id() % lanes; h < 2; h += lanes) {
     const unsigned lane = h % lanes;
     const unsigned sharing = (team.size() - lane + lanes - 1) / lanes;  // members on half h
-    const Range items = Team(team.id() / lanes, sharing, nullptr).split(detail::MultiplicativeItems<S, M, Arch>::kCount);
-    multiplicative_items<S, kHalf, M, Arch, In>(d + h * kHalf, e + h * kHalf * M, x + h * kHalf, nullptr,
-                                                h == 0 ? y : partial, items, trickle);
+    const Range items = Team(team.id() / lanes, sharing, nullptr)
+                            .split(detail::MultiplicativeItems<S, M, Arch>::kCount);
+    multiplicative_items<S, kHalf, M, Arch, In>(d + h * kHalf, e + h * kHalf * M, x + h * kHalf,
+                                                nullptr, h == 0 ? y : partial, items, trickle);
   }
 }
 

@@ -64,57 +64,64 @@ struct MultiplicativeDense {
       const unsigned lanes = std::min(team.size(), 2U);
       const unsigned lane = team.id() % lanes;
       const Team sharing(team.id() / lanes, (team.size() - lane + lanes - 1) / lanes, nullptr);
-      return {kernels::line_share(w.e.span().subspan(lane * (In / 2) * kModuleWidth, kRows * kModuleWidth), sharing),
-              {}};
+      return {
+          kernels::line_share(
+              w.e.span().subspan(lane * (In / 2) * kModuleWidth, kRows * kModuleWidth), sharing),
+          {}};
     } else {
-      return {kernels::line_share(w.d.span(), team), kernels::line_share(w.e.span().first(kRows * kModuleWidth), team)};
+      return {kernels::line_share(w.d.span(), team),
+              kernels::line_share(w.e.span().first(kRows * kModuleWidth), team)};
     }
   }
 
   // The team's share of y = layer(x) for `tokens` rows, from E's panels once they are built (the
   // same results, bitwise). x: (tokens, In), y: (tokens, Out); partial: (tokens, Out), the second
-  // half's sums where kInputHalves (unused, and may be null, otherwise). `trickle` (this member's share)
-  // fetches what a later phase reads while the chunked kernel computes; the panels' stream leaves
-  // no memory capacity to spare and fetches nothing of it. Every member must call it: with
+  // half's sums where kInputHalves (unused, and may be null, otherwise). `trickle` (this member's
+  // share) fetches what a later phase reads while the chunked kernel computes; the panels' stream
+  // leaves no memory capacity to spare and fetches nothing of it. Every member must call it: with
   // kInputHalves it synchronises once, between the halves and their sum; otherwise it does not
   // synchronise.
   template <class Arch = simd::DefaultArch>
-  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
-                    float* partial, kernels::Trickle& trickle) {
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens,
+                    float* y, float* partial, kernels::Trickle& trickle) {
     if constexpr (kPanels) {
       if (w.e_panels.ready) {
         for (std::size_t t = 0; t < tokens; ++t) {
-          kernels::multiplicative_panels<S, In, kModuleWidth, Arch>(team, w.d.data, w.e_panels.data, x + t * In,
-                                                                    w.b.data, y + t * Out);
+          kernels::multiplicative_panels<S, In, kModuleWidth, Arch>(
+              team, w.d.data, w.e_panels.data, x + t * In, w.b.data, y + t * Out);
         }
         return;
       }
     }
     if constexpr (kInputHalves) {
       for (std::size_t t = 0; t < tokens; ++t) {
-        kernels::multiplicative_halves<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, y + t * Out,
-                                                                  partial + t * Out, trickle);
+        kernels::multiplicative_halves<S, In, kModuleWidth, Arch>(
+            team, w.d.data, w.e.data, x + t * In, y + t * Out, partial + t * Out, trickle);
       }
       team.sync();
-      for (std::size_t t = 0; t < tokens; ++t) kernels::add_halves<Out>(team, w.b.data, y + t * Out, partial + t * Out);
+      for (std::size_t t = 0; t < tokens; ++t) {
+        kernels::add_halves<Out>(team, w.b.data, y + t * Out, partial + t * Out);
+      }
     } else {
       for (std::size_t t = 0; t < tokens; ++t) {
-        kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In, w.b.data,
-                                                           y + t * Out, trickle);
+        kernels::multiplicative<S, In, kModuleWidth, Arch>(team, w.d.data, w.e.data, x + t * In,
+                                                           w.b.data, y + t * Out, trickle);
       }
     }
   }
   template <class Arch = simd::DefaultArch>
-  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y,
-                    float* partial) {
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens,
+                    float* y, float* partial) {
     kernels::Trickle none;
     apply<Arch>(team, w, x, tokens, y, partial, none);
   }
   // Without a buffer for partial sums: only where the inputs are not split.
   template <class Arch = simd::DefaultArch>
-  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens, float* y) {
-    static_assert(!kInputHalves, "MultiplicativeDense: this layer splits its inputs in halves (kInputHalves); "
-                                 "pass a buffer of tokens * Out floats for the partial sums");
+  static void apply(const Team& team, const Weights& w, const float* x, std::size_t tokens,
+                    float* y) {
+    static_assert(!kInputHalves,
+                  "MultiplicativeDense: this layer splits its inputs in halves (kInputHalves); "
+                  "pass a buffer of tokens * Out floats for the partial sums");
     apply<Arch>(team, w, x, tokens, y, nullptr);
   }
 };

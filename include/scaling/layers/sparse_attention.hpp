@@ -119,7 +119,8 @@ struct SparseQkvAttention {
     kernels::Trickle ahead(kernel_if(w.q, q_modules), kernel_if(w.k, k_modules), kernel_if(w.v, v_modules),
                            detail::cached(state.k, step.pos * D.d_attn(), team),
                            detail::cached(state.v, step.pos * D.d_attn(), team), step.then[0], step.then[1]);
-    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(), ahead);
+    Mult::template apply<Arch>(team, w.mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(),
+                               ahead);
     team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
       const auto rows = state.history.window(ws.mixed.data(), t);
@@ -239,7 +240,8 @@ struct SparseCrossAttention {
     // sublayer reads first.
     kernels::Trickle ahead(w.q.kernel.span(), detail::cached(state.k, all * D.d_attn(), team),
                            detail::cached(state.v, all * D.d_attn(), team), step.then[0], step.then[1]);
-    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(), ahead);
+    Mult::template apply<Arch>(team, w.q_mult, xn, step.tokens, ws.mixed.data(), ws.partial.data(),
+                               ahead);
     team.sync();
     for (std::size_t t = 0; t < step.tokens; ++t) {
       ConvQ::template apply<Arch>(w.q, state.history.window(ws.mixed.data(), t), ws.q.data() + t * D.d_model,

@@ -24,8 +24,8 @@ struct Workspace {
   AlignedBuffer attn{MaxTokens * D.d_attn()};   // (MaxTokens, d_attn)  heads before the output layer
   AlignedBuffer mixed{MaxTokens * D.d_model};   // (MaxTokens, d_model) Sparse QKV's multiplicative
                                                 // layer output, or a sparse output layer's
-  AlignedBuffer partial{MaxTokens * D.d_model}; // (MaxTokens, d_model) that layer's second half
-                                                // sums (MultiplicativeDense::kInputHalves)
+  AlignedBuffer partial{MaxTokens * D.d_model};  // (MaxTokens, d_model) that layer's second half
+                                                 // sums (MultiplicativeDense::kInputHalves)
   AlignedBuffer hidden{MaxTokens * D.d_ff};     // (MaxTokens, d_ff)
   // (kMaxTeam, attention_scratch(n_heads, max_len)): each member's scores of the heads it attends
   // in one pass over the cache
