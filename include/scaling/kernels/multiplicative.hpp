@@ -272,20 +272,25 @@ template <std::size_t S, std::size_t In>
 inline constexpr bool kInputHalves =
     S * In * sizeof(float) >= (std::size_t{1} << 20) && In % 32 == 0;
 
+// Member m of a team works on half m mod 2 (a team of one on both), with the other members on
+// that half: the half it starts with, and the members on half h as a team of their own.
+inline unsigned first_half(const Team& team) { return team.id() % std::min(team.size(), 2U); }
+inline Team half_team(const Team& team, unsigned h) {
+  const unsigned lanes = std::min(team.size(), 2U);
+  const unsigned lane = h % lanes;
+  return {team.id() / lanes, (team.size() - lane + lanes - 1) / lanes, nullptr};
+}
+
 // The team's share of the half products, without the bias: y = Σ over [0, In/2), partial = Σ
-// over [In/2, In). Member m works on half m mod 2, splitting its items with the other members
-// on that half; a team of one computes both. Does not synchronise; add_halves then needs a sync.
+// over [In/2, In), each member's halves (first_half) split with the other members on them.
+// Does not synchronise; add_halves then needs a sync.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative_halves(const Team& team, const float* d, const float* e, const float* x,
                            float* y, float* partial, Trickle& trickle) {
   static_assert(In % 2 == 0, "multiplicative_halves: In must be even");
   constexpr std::size_t kHalf = In / 2;
-  const unsigned lanes = std::min(team.size(), 2U);
-  for (unsigned h = team.id() % lanes; h < 2; h += lanes) {
-    const unsigned lane = h % lanes;
-    const unsigned sharing = (team.size() - lane + lanes - 1) / lanes;  // members on half h
-    const Range items = Team(team.id() / lanes, sharing, nullptr)
-                            .split(detail::MultiplicativeItems<S, M, Arch>::kCount);
+  for (unsigned h = first_half(team); h < 2; h += std::min(team.size(), 2U)) {
+    const Range items = half_team(team, h).split(detail::MultiplicativeItems<S, M, Arch>::kCount);
     multiplicative_items<S, kHalf, M, Arch, In>(d + h * kHalf, e + h * kHalf * M, x + h * kHalf,
                                                 nullptr, h == 0 ? y : partial, items, trickle);
   }

@@ -61,13 +61,9 @@ struct MultiplicativeDense {
   static FirstReads first_reads(const Weights& w, const Team& team) {
     constexpr std::size_t kRows = std::min(kernels::detail::kChunk, In);
     if constexpr (kInputHalves) {
-      const unsigned lanes = std::min(team.size(), 2U);
-      const unsigned lane = team.id() % lanes;
-      const Team sharing(team.id() / lanes, (team.size() - lane + lanes - 1) / lanes, nullptr);
-      return {
-          kernels::line_share(
-              w.e.span().subspan(lane * (In / 2) * kModuleWidth, kRows * kModuleWidth), sharing),
-          {}};
+      const unsigned h = kernels::first_half(team);
+      const auto chunk = w.e.span().subspan(h * (In / 2) * kModuleWidth, kRows * kModuleWidth);
+      return {kernels::line_share(chunk, kernels::half_team(team, h)), {}};
     } else {
       return {kernels::line_share(w.d.span(), team),
               kernels::line_share(w.e.span().first(kRows * kModuleWidth), team)};
