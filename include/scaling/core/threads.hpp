@@ -95,6 +95,13 @@ class Team {
     if (size_ > 1) barrier_->arrive_and_wait();
   }
 
+  // The members whose id ≡ lane (mod lanes) as a team of their own, for splitting work among
+  // them (it cannot synchronise). A kernel whose parts each read their own weights gives each
+  // part to one lane of members: lanes ≤ size(), lane < lanes.
+  [[nodiscard]] Team lane(unsigned lane, unsigned lanes) const {
+    return {id_ / lanes, (size_ - lane + lanes - 1) / lanes, nullptr};
+  }
+
   // This member's contiguous share of [0, n); share boundaries are multiples of `grain`.
   [[nodiscard]] Range split(std::size_t n, std::size_t grain = 1) const {
     const std::size_t chunks = (n + grain - 1) / grain;

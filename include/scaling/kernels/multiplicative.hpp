@@ -268,6 +268,7 @@ void multiplicative(const Team& team, const float* d, const float* e, const floa
 // 2 threads, D and E from DRAM: 811 → 638 µs, 1 thread 1279 → 1271 µs; 800M's (16 × 1024 × 64,
 // D 64 KB) 2 threads 20–22 → 17–20 µs but 1 thread 28 → 30 µs (throwaway loop alternating the
 // two, medians of 290 calls, 2026-12-04).
+// (In % 32: each half of a row of D starts on a 64-byte line.)
 template <std::size_t S, std::size_t In>
 inline constexpr bool kInputHalves =
     S * In * sizeof(float) >= (std::size_t{1} << 20) && In % 32 == 0;
@@ -277,8 +278,7 @@ inline constexpr bool kInputHalves =
 inline unsigned first_half(const Team& team) { return team.id() % std::min(team.size(), 2U); }
 inline Team half_team(const Team& team, unsigned h) {
   const unsigned lanes = std::min(team.size(), 2U);
-  const unsigned lane = h % lanes;
-  return {team.id() / lanes, (team.size() - lane + lanes - 1) / lanes, nullptr};
+  return team.lane(h % lanes, lanes);
 }
 
 // The team's share of the half products, without the bias: y = Σ over [0, In/2), partial = Σ

@@ -85,11 +85,10 @@ struct SparseQkvAttention {
   // (a third of Q's work: Ks 1) on member 0 and K on member 1. Results do not depend on the
   // split: each output module is computed by the same instructions.
   static Range conv_modules(const Team& team, std::size_t conv) {
-    const std::size_t lanes = std::min<std::size_t>(team.size(), 3);
-    const std::size_t lane = conv % lanes;
+    const unsigned lanes = std::min(team.size(), 3U);
+    const auto lane = static_cast<unsigned>(conv % lanes);
     if (team.id() % lanes != lane) return {};
-    const auto sharing = static_cast<unsigned>((team.size() - lane + lanes - 1) / lanes);
-    return Team(static_cast<unsigned>(team.id() / lanes), sharing, nullptr).split(S);
+    return team.lane(lane, lanes).split(S);
   }
 
   // What decode reads first: this member's share of the multiplicative layer's first reads.
