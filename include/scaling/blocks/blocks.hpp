@@ -11,6 +11,7 @@
 
 #include <cstddef>
 
+#include "scaling/layers/norm.hpp"
 #include "scaling/layers/step.hpp"
 
 namespace scaling {
@@ -23,9 +24,9 @@ template <class Arch, class Norm, class Sublayer, class Workspace>
 void pre_norm_residual(const Step& step, const typename Norm::Weights& norm,
                        const typename Sublayer::Weights& weights, typename Sublayer::State& state,
                        Workspace& ws, float* x, const FirstReads& then) {
-  Norm::template apply<Arch>(step.team, norm, x, step.tokens, ws.xn.data());
-  step.team.sync();
-  Sublayer::template forward<Arch>(Step{step.team, step.pos, step.tokens, then}, weights, state, ws, ws.xn.data(), x);
+  const float* xn = normalise<Arch, Norm>(step.team, norm, x, step.tokens, ws);
+  Sublayer::template forward<Arch>(Step{step.team, step.pos, step.tokens, then}, weights, state, ws,
+                                   xn, x);
 }
 
 }  // namespace detail

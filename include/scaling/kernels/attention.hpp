@@ -101,9 +101,17 @@ struct KvLayout {
   }
 };
 
+// The (query, head) pairs a member attends in attention(): pair p = t·H + h, whose output is
+// floats [p·Dh, (p + 1)·Dh) of out. A caller that goes on with only those floats needs no barrier.
+template <std::size_t H>
+Range attention_pairs(const Team& team, std::size_t n_queries) {
+  return team.split(n_queries * H);
+}
+
 // For each query t < n_queries (row t of q and out, (n_queries, H*Dh)), attends to the first
-// n_keys(t) cached positions of every head. The team splits (query, head) pairs; a member takes
-// its consecutive heads of a query up to kHeadsPerPass at a time.
+// n_keys(t) cached positions of every head. The team splits (query, head) pairs
+// (attention_pairs); a member takes its consecutive heads of a query up to kHeadsPerPass at a
+// time.
 // scores: scratch (team size, attention_scratch(H, Capacity)).
 template <std::size_t H, std::size_t Capacity, std::size_t Dh, class Arch = simd::DefaultArch,
           class KeysFor>
@@ -111,7 +119,7 @@ void attention(const Team& team, const float* q, std::size_t n_queries, const fl
                const float* v_cache, KeysFor n_keys, float* scores, float* out, Trickle& trickle) {
   using Layout = KvLayout<H, Capacity, Dh>;
   float* my_scores = scores + team.id() * attention_scratch(H, Capacity);
-  const Range pairs = team.split(n_queries * H);
+  const Range pairs = attention_pairs<H>(team, n_queries);
   for (std::size_t p = pairs.begin; p < pairs.end;) {
     const std::size_t t = p / H;
     const std::size_t h = p % H;

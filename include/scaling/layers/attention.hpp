@@ -80,21 +80,32 @@ struct AttentionShape {
     team.sync();
   }
 
-  // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys; the kernel fetches
-  // lines of `trickle` meanwhile (kernels/trickle.hpp). Ends synchronised.
-  template <class Arch, class Workspace, class KeysFor>
-  static void attend(const Step& step, Workspace& ws, const float* k_cache, const float* v_cache,
-                     KeysFor n_keys, kernels::Trickle& trickle) {
-    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
-                                                            k_cache, v_cache, n_keys,
-                                                            ws.scores.data(), ws.attn.data(), trickle);
-    step.team.sync();
-  }
+  // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys. Ends synchronised.
   template <class Arch, class Workspace, class KeysFor>
   static void attend(const Step& step, Workspace& ws, const float* k_cache, const float* v_cache,
                      KeysFor n_keys) {
-    kernels::Trickle none;
-    attend<Arch>(step, ws, k_cache, v_cache, n_keys, none);
+    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(step.team, ws.q.data(), step.tokens,
+                                                            k_cache, v_cache, n_keys,
+                                                            ws.scores.data(), ws.attn.data());
+    step.team.sync();
+  }
+
+  // x += attention(q, caches), for layers without an output layer (the heads span d_model). Each
+  // member adds the heads it attended itself (kernels::attention_pairs), so no barrier separates
+  // attention from the residual. The kernel fetches lines of `trickle` meanwhile
+  // (kernels/trickle.hpp). Ends synchronised.
+  template <class Arch, class Workspace, class KeysFor>
+  static void attend_and_add(const Step& step, Workspace& ws, const float* k_cache,
+                             const float* v_cache, KeysFor n_keys, kernels::Trickle& trickle,
+                             float* x) {
+    static_assert(kWidth == D.d_model, "attend_and_add: the heads must concatenate to d_model");
+    kernels::attention<kHeads, D.max_len, kHeadWidth, Arch>(
+        step.team, ws.q.data(), step.tokens, k_cache, v_cache, n_keys, ws.scores.data(),
+        ws.attn.data(), trickle);
+    const Range pairs = kernels::attention_pairs<kHeads>(step.team, step.tokens);
+    const std::size_t first = pairs.begin * kHeadWidth;
+    kernels::add<Arch>(ws.attn.data() + first, x + first, x + first, pairs.size() * kHeadWidth);
+    step.team.sync();
   }
 
   // x += O(attention(q, caches)).  Ends synchronised.

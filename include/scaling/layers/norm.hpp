@@ -49,4 +49,27 @@ struct RmsNorm {
   }
 };
 
+namespace detail {
+
+// xn = Norm(x) for `tokens` rows; returns where xn is, for every member to read once it returns.
+// A one-token step on a team is normalised by each member into its own row (ws.member_xn): the
+// same instructions on the same row, so the same floats, and no barrier waiting for the one
+// member that the tokens would be split to (three per block of an encoder–decoder: see "Fewer
+// barriers" in docs/benchmarks.md). Otherwise the team splits the tokens into ws.xn and
+// synchronises.
+template <class Arch, class Norm, class Workspace>
+const float* normalise(const Team& team, const typename Norm::Weights& w, const float* x,
+                       std::size_t tokens, Workspace& ws) {
+  if (tokens == 1 && team.size() > 1) {
+    float* own = ws.member_xn(team.id());
+    Norm::template apply<Arch>(Team::solo(), w, x, 1, own);
+    return own;
+  }
+  Norm::template apply<Arch>(team, w, x, tokens, ws.xn.data());
+  team.sync();
+  return ws.xn.data();
+}
+
+}  // namespace detail
+
 }  // namespace scaling

@@ -125,17 +125,18 @@ struct SparseQkvAttention {
       const auto rows = state.history.window(ws.mixed.data(), t);
       const std::size_t at = t * D.d_model;
       ConvQk::template apply<Arch>(w.q, rows, ws.q.data() + at, q_modules, ahead);
-      ConvQk::template apply<Arch>(w.k, rows, ws.k.data() + at, k_modules, ahead);
-      ConvV::template apply<Arch>(w.v, rows, ws.v.data() + at, v_modules, ahead);
+      // K and V go straight into the caches' rows (a row is one token's heads), not through
+      // ws.k and ws.v and a copy that would need a barrier of its own.
+      const std::size_t row = (step.pos + t) * Shape::Cache::kRowStride;
+      ConvQk::template apply<Arch>(w.k, rows, state.k.data() + row, k_modules, ahead);
+      ConvV::template apply<Arch>(w.v, rows, state.v.data() + row, v_modules, ahead);
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);  // no one reads it now
-    Shape::append(team, state.k.data(), state.v.data(), ws.k.data(), ws.v.data(), step.pos,
-                  step.tokens);
     const std::size_t pos = step.pos;
-    Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
-                                 [pos](std::size_t t) { return pos + t + 1; }, ahead);
-    detail::add_residual<D, Arch>(step, ws.attn.data(), x);
+    Shape::template attend_and_add<Arch>(
+        step, ws, state.k.data(), state.v.data(), [pos](std::size_t t) { return pos + t + 1; },
+        ahead, x);
   }
 };
 
@@ -248,9 +249,8 @@ struct SparseCrossAttention {
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);
-    Shape::template attend<Arch>(step, ws, state.k.data(), state.v.data(),
-                                 [all](std::size_t) { return all; }, ahead);
-    detail::add_residual<D, Arch>(step, ws.attn.data(), x);
+    Shape::template attend_and_add<Arch>(
+        step, ws, state.k.data(), state.v.data(), [all](std::size_t) { return all; }, ahead, x);
   }
 };
 

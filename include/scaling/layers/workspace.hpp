@@ -18,6 +18,9 @@ inline constexpr std::size_t kMaxTeam = 64;
 template <Dims D, std::size_t MaxTokens>
 struct Workspace {
   AlignedBuffer xn{MaxTokens * D.d_model};      // (MaxTokens, d_model)  normalised input
+  // (kMaxTeam, d_model): in a one-token step on a team, each member's own normalised input
+  // (layers/norm.hpp, normalise)
+  AlignedBuffer xn_member{kMaxTeam * D.d_model};
   AlignedBuffer q{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer k{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer v{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
@@ -35,6 +38,9 @@ struct Workspace {
   AlignedBuffer controller{MaxTokens * D.d_ff};  // (MaxTokens, r)
   AlignedBuffer gate{MaxTokens * D.d_ff};        // (MaxTokens, d_ff / N)
   std::vector<std::uint32_t> choice = std::vector<std::uint32_t>(MaxTokens * D.d_ff);  // (MaxTokens, d_ff / N)
+
+  // Member `id`'s row of xn_member.
+  float* member_xn(unsigned id) { return xn_member.data() + id * D.d_model; }
 };
 
 }  // namespace scaling

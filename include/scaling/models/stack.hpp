@@ -13,6 +13,7 @@
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/kernels/embedding.hpp"
+#include "scaling/layers/norm.hpp"
 #include "scaling/layers/step.hpp"
 #include "scaling/layers/workspace.hpp"
 
@@ -103,10 +104,9 @@ void run_decoder(ThreadPool& pool, const Embedding<D>& embedding,
       }
       if (has_output) {
         const std::size_t count = n - out_row;
-        Norm::template apply<Arch>(team, stack.final_norm, s.x.data() + out_row * D.d_model, count,
-                                   s.ws.xn.data());
-        team.sync();
-        Output::template apply<Arch>(team, logits, s.ws.xn.data(), count, out_rows);
+        const float* xn = normalise<Arch, Norm>(team, stack.final_norm,
+                                                s.x.data() + out_row * D.d_model, count, s.ws);
+        Output::template apply<Arch>(team, logits, xn, count, out_rows);
       }
     });
     s.pos += n;
