@@ -2,16 +2,20 @@
 // weights distinct per layer (1.2-3.1 GB, far beyond the 32 MiB L3):
 //   block/...   one decoder block at a time, rotating over 24 distinct blocks
 //   token/...   the whole step: embedding, 24 blocks, final norm, 32000-wide logits
+//   caller-loop/...  a small sparse model's decode-and-pick loop, the pool's workers sleeping at
+//                    once or spinning first (BM_CallerLoop)
 // Counters, from the median token: median_ms (per token, or per block), MB of weights read,
 // achieved GB/s, and of_probe = achieved / the read bandwidth probe measured by this process at
 // startup. Peers (libtorch) run the same weights.
 //
-//   build/bench/bench/bench_decode --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/bench/bench/bench_decode --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -203,6 +207,48 @@ void BM_TorchDecodeToken(benchmark::State& state) {
 }
 #endif
 
+// A decoding caller's loop (decode, then pick the next token) on a small sparse model whose step
+// takes tens of microseconds, where waking the pool's workers shows: two pools of `threads`, one
+// whose workers sleep as soon as a step ends and one whose workers spin ThreadPool::kDefaultSpin
+// first, taking turns a sequence (kMaxTimedPosition tokens) at a time. Counters: the median time
+// per token (decode + greedy) of each, and their ratio.
+constexpr Dims kSmall{.d_model = 512, .d_ff = 2048, .n_heads = 8, .vocab = 4096, .max_len = 128};
+using SmallSparse = DecoderOnly<
+    kSmall,
+    PreNormDecoderBlock<kSmall, SparseFeedForward<kSmall, 32>, SparseQkvAttention<kSmall, 16, 3>>,
+    6, LayerNorm<kSmall.d_model>, SparseLogits<kSmall, 4>>;
+
+void BM_CallerLoop(benchmark::State& state) {
+  const auto threads = static_cast<unsigned>(state.range(0));
+  const SmallSparse& m = model<SmallSparse>();
+  std::array<std::unique_ptr<ThreadPool>, 2> pools{
+      std::make_unique<ThreadPool>(threads, std::chrono::microseconds{0}),
+      std::make_unique<ThreadPool>(threads)};
+  std::array<bench::Laps, 2> laps;
+  auto s = m.new_state();
+  std::vector<float> logits(kSmall.vocab);
+  std::size_t turn = 0;
+  start(m, s, logits, *pools[turn]);
+  Token next = 0;
+  for (auto _ : state) {
+    laps[turn].start();
+    m.decode(s, next, logits, *pools[turn]);
+    next = greedy(logits);
+    laps[turn].stop();
+    if (s.position() == kMaxTimedPosition) {
+      state.PauseTiming();
+      turn = 1 - turn;
+      start(m, s, logits, *pools[turn]);
+      state.ResumeTiming();
+    }
+  }
+  const double sleeping = laps[0].median();
+  const double spinning = laps[1].median();
+  state.counters["sleep_us"] = sleeping * 1e6;
+  state.counters["spin_us"] = spinning * 1e6;
+  state.counters["sleep/spin"] = sleeping / spinning;
+}
+
 using DecoderOnlyBlock = DenseDecoderBlock<kD>;
 // The paper's "+Sparse FF" at 800M: N = 64, r = d_ff / N = 64 (the reference code's default).
 using SparseFfBlock = DecoderBlock<LayerNorm<kD.d_model>, CausalSelfAttention<kD>, SparseFeedForward<kD, 64>>;
@@ -216,6 +262,11 @@ BENCHMARK(BM_DecodeToken<T5LargeDenseDecoderOnly>)->Name("token/decoder-only/sca
 BENCHMARK(BM_TorchDecodeToken)->Name("token/decoder-only/libtorch")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 #endif
 BENCHMARK(BM_DecodeToken<T5LargeDense>)->Name("token/encoder-decoder/scaling")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_CallerLoop)
+    ->Name("caller-loop/small-sparse/wake")
+    ->Arg(2)
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 }  // namespace
 

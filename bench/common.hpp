@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 #include "scaling/core/bandwidth.hpp"
@@ -76,7 +77,9 @@ class Laps {
  public:
   void start() { start_ = std::chrono::steady_clock::now(); }
   void stop() { laps_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count()); }
+  // NaN before the first lap (Google Benchmark's first, sizing run may time too few).
   [[nodiscard]] double median() {
+    if (laps_.empty()) return std::numeric_limits<double>::quiet_NaN();
     std::nth_element(laps_.begin(), laps_.begin() + static_cast<std::ptrdiff_t>(laps_.size() / 2), laps_.end());
     return laps_[laps_.size() / 2];
   }

@@ -1,11 +1,13 @@
 // The thread pool: every member runs, barriers order writes, splits cover ranges exactly.
 
+#include "scaling/core/threads.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
-
-#include "scaling/core/threads.hpp"
 
 namespace {
 
@@ -31,22 +33,35 @@ TEST_CASE("Team::split covers 0..n exactly in grain-aligned contiguous parts") {
 }
 
 TEST_CASE("ThreadPool runs every member and its barrier orders the phases") {
-  for (unsigned threads : {1U, 2U, 4U}) {
-    ThreadPool pool(threads);
-    CHECK(pool.size() == threads);
-    std::vector<int> phase1(threads, 0);
-    std::vector<int> seen(threads, 0);
-    for (int round = 0; round < 50; ++round) {  // many runs: workers sleep and wake each time
-      pool.run([&](const Team& team) {
-        phase1[team.id()] = round + 1;
-        team.sync();
-        int sum = 0;
-        for (unsigned i = 0; i < team.size(); ++i) sum += phase1[i];
-        seen[team.id()] = sum;
-      });
-      for (unsigned i = 0; i < threads; ++i) CHECK(seen[i] == static_cast<int>(threads) * (round + 1));
+  using std::chrono::microseconds;
+  // Workers that sleep at once, that spin 50 µs first (the caller pausing 100 µs now and then, so
+  // they find the next run both while spinning and asleep), and the default.
+  for (const microseconds spin : {microseconds{0}, microseconds{50}, ThreadPool::kDefaultSpin}) {
+    for (unsigned threads : {1U, 2U, 4U}) {
+      CAPTURE(spin.count());
+      CAPTURE(threads);
+      ThreadPool pool(threads, spin);
+      CHECK(pool.size() == threads);
+      std::vector<int> phase1(threads, 0);
+      std::vector<int> seen(threads, 0);
+      for (int round = 0; round < 50; ++round) {
+        if (round % 3 == 0) std::this_thread::sleep_for(microseconds{100});
+        pool.run([&](const Team& team) {
+          phase1[team.id()] = round + 1;
+          team.sync();
+          int sum = 0;
+          for (unsigned i = 0; i < team.size(); ++i) sum += phase1[i];
+          seen[team.id()] = sum;
+        });
+        for (unsigned i = 0; i < threads; ++i) {
+          CHECK(seen[i] == static_cast<int>(threads) * (round + 1));
+        }
+      }
     }
   }
+  CHECK_THROWS_WITH_AS(ThreadPool(2, microseconds{-1}),
+                       "scaling: ThreadPool's spin before sleep must not be negative, got -1 µs",
+                       scaling::Error);
 }
 
 TEST_CASE("default thread count is at least one and SCALING_NUM_THREADS is validated") {

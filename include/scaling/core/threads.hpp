@@ -1,18 +1,20 @@
 #pragma once
-// Threading: a small fork-join pool whose workers sleep between calls.
+// Threading: a small fork-join pool whose workers spin briefly, then sleep, between calls.
 //
 // Decode is bound by memory bandwidth, and one core cannot saturate this machine's DRAM, so the
 // memory-bound kernels split their rows over a team of threads. One model step (a token, or a
 // chunk of a prompt) is ONE pool.run(): the whole step executes inside it and kernels synchronise
 // with team.sync() (a spinning barrier: the next kernel starts microseconds later, so sleeping
-// there would cost more than it saves). Between steps the workers block in the kernel (futex, via
-// std::atomic::wait), so nothing spins after a call returns.
+// there would cost more than it saves). Between steps the workers spin a little (200 µs by
+// default: a decoder's next step usually comes sooner), then block in the kernel (futex, via
+// std::atomic::wait).
 //
 // Every kernel splits work so that each output element is computed by the same instruction
 // sequence whatever the team size; results are therefore bitwise identical for any thread count.
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -144,9 +146,20 @@ inline unsigned default_thread_count() {
 
 class ThreadPool {
  public:
+  // After a run, workers spin this long for the next one before they sleep in the kernel: woken
+  // from sleep, a worker starts 15–50 µs late on this project's virtual machines (now and then
+  // 250 µs), while a decoding caller's next step usually comes within microseconds
+  // (docs/benchmarks.md, "Waking the workers"). Zero: sleep at once.
+  static constexpr std::chrono::microseconds kDefaultSpin{200};
+
   // threads = size of the team a run() gets, including the calling thread.
-  explicit ThreadPool(unsigned threads = default_thread_count()) : size_(threads), barrier_(threads) {
+  explicit ThreadPool(unsigned threads = default_thread_count(),
+                      std::chrono::microseconds spin_before_sleep = kDefaultSpin)
+      : size_(threads), spin_(spin_before_sleep), barrier_(threads) {
     detail::require(threads >= 1, "ThreadPool needs at least one thread");
+    detail::require(spin_before_sleep.count() >= 0,
+                    "ThreadPool's spin before sleep must not be negative, got ",
+                    spin_before_sleep.count(), " µs");
     workers_.reserve(threads - 1);
     for (unsigned id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
   }
@@ -186,7 +199,7 @@ class ThreadPool {
   void work(unsigned id) {
     std::uint64_t seen = 0;
     for (;;) {
-      epoch_.wait(seen, std::memory_order_acquire);  // sleeps in the kernel between jobs
+      await_job(seen);
       seen = epoch_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_relaxed)) return;
       job_fn_(job_ctx_, Team(id, size_, &barrier_));
@@ -194,7 +207,18 @@ class ThreadPool {
     }
   }
 
+  // Returns once the epoch has moved past `seen`: spins for spin_, then sleeps in the kernel.
+  void await_job(std::uint64_t seen) const {
+    const auto until = std::chrono::steady_clock::now() + spin_;
+    detail::spin_until([&] {
+      return epoch_.load(std::memory_order_acquire) != seen ||
+             std::chrono::steady_clock::now() >= until;
+    });
+    epoch_.wait(seen, std::memory_order_acquire);  // returns at once if the epoch has moved
+  }
+
   unsigned size_;
+  std::chrono::microseconds spin_;
   detail::SpinBarrier barrier_;
   std::mutex mutex_;
   std::atomic<std::uint64_t> epoch_{0};
