@@ -277,10 +277,10 @@ void check_cached_attention() {
   std::vector<float> vc(Layout::kSize);
   const auto krows = random_vector((kPos + kQueries) * kH * kDh, 61);
   const auto vrows = random_vector((kPos + kQueries) * kH * kDh, 62);
-  for (std::size_t p = 0; p < kPos + kQueries; ++p) {
-    Layout::put(kc.data(), p, krows.data() + p * kH * kDh);
-    Layout::put(vc.data(), p, vrows.data() + p * kH * kDh);
-  }
+  // Positions 0 … kPos + kQueries − 1: a cache row is one position's heads (Layout::kRowStride).
+  static_assert(Layout::kRowStride == kH * kDh);
+  std::copy(krows.begin(), krows.end(), kc.begin());
+  std::copy(vrows.begin(), vrows.end(), vc.begin());
   const auto q = random_vector(kQueries * kH * kDh, 63);
   std::vector<float> scores(3 * scaling::kernels::attention_scratch(kH, kCap));
   std::vector<float> out(kQueries * kH * kDh);

@@ -95,10 +95,6 @@ template <std::size_t H, std::size_t Capacity, std::size_t Dh>
 struct KvLayout {
   static constexpr std::size_t kRowStride = H * Dh;
   static constexpr std::size_t kSize = Capacity * H * Dh;
-  // Stores one token's concatenated heads (H*Dh) at position pos.
-  static void put(float* cache, std::size_t pos, const float* row) {
-    std::copy(row, row + kRowStride, cache + pos * kRowStride);
-  }
 };
 
 // The (query, head) pairs a member attends in attention(): pair p = t·H + h, whose output is

@@ -60,24 +60,21 @@ struct AttentionShape {
     std::size_t length = 0;  // encoder positions in the cache
   };
 
-  // ws.q, ws.k, ws.v = projections of xn: (tokens, d_attn) each. Ends synchronised.
-  template <class Arch, class Workspace>
-  static void project_qkv(const Step& step, const Weights& w, Workspace& ws, const float* xn) {
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens, ws.k.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens, ws.v.data());
-    step.team.sync();
-  }
+  // The first float of position pos's row in a K or V cache. A row is one token's heads
+  // concatenated, so rows [pos, pos + tokens) have the (tokens, d_attn) layout of a projection's
+  // output, which is written there directly: no copy, and no barrier before one.
+  static float* row(float* cache, std::size_t pos) { return cache + pos * Cache::kRowStride; }
 
-  // Writes rows [pos, pos + tokens) of the caches from k, v: (tokens, d_attn). Ends synchronised.
-  static void append(const Team& team, float* k_cache, float* v_cache, const float* k,
-                     const float* v, std::size_t pos, std::size_t tokens) {
-    const Range rows = team.split(tokens);
-    for (std::size_t t = rows.begin; t < rows.end; ++t) {
-      Cache::put(k_cache, pos + t, k + t * kWidth);
-      Cache::put(v_cache, pos + t, v + t * kWidth);
-    }
-    team.sync();
+  // ws.q = Q(xn); K(xn) and V(xn) into rows [pos, pos + tokens) of the caches. Ends synchronised.
+  template <class Arch, class Workspace>
+  static void project_qkv(const Step& step, const Weights& w, Workspace& ws, const float* xn,
+                          float* k_cache, float* v_cache, std::size_t pos) {
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.q, xn, step.tokens, ws.q.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.k, xn, step.tokens,
+                                                     row(k_cache, pos));
+    In::template apply<kernels::Write::kStore, Arch>(step.team, w.v, xn, step.tokens,
+                                                     row(v_cache, pos));
+    step.team.sync();
   }
 
   // ws.attn = attention of ws.q over the caches; token t sees n_keys(t) keys. Ends synchronised.
@@ -121,13 +118,14 @@ struct AttentionShape {
 
   // Fills a cross-attention cache with the keys and values of the encoder output
   // enc: (step.tokens, d_model). Ends synchronised.
-  template <class Arch, class Workspace>
+  template <class Arch>
   static void encode(const Step& step, const typename In::Weights& k, const typename In::Weights& v,
-                     CrossCache& cache, Workspace& ws, const float* enc) {
-    In::template apply<kernels::Write::kStore, Arch>(step.team, k, enc, step.tokens, ws.k.data());
-    In::template apply<kernels::Write::kStore, Arch>(step.team, v, enc, step.tokens, ws.v.data());
+                     CrossCache& cache, const float* enc) {
+    In::template apply<kernels::Write::kStore, Arch>(step.team, k, enc, step.tokens,
+                                                     cache.k.data());
+    In::template apply<kernels::Write::kStore, Arch>(step.team, v, enc, step.tokens,
+                                                     cache.v.data());
     step.team.sync();
-    append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), 0, step.tokens);
     if (step.team.id() == 0) cache.length = step.tokens;  // read only by later steps
   }
 };
@@ -153,9 +151,7 @@ struct CausalSelfAttention {
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& cache, Workspace& ws,
                       const float* xn, float* x) {
-    Shape::template project_qkv<Arch>(step, w, ws, xn);
-    Shape::append(step.team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
-                  step.tokens);
+    Shape::template project_qkv<Arch>(step, w, ws, xn, cache.k.data(), cache.v.data(), step.pos);
     const std::size_t pos = step.pos;
     Shape::template attend_and_project<Arch>(step, w, ws, cache.k.data(), cache.v.data(),
                                              [pos](std::size_t t) { return pos + t + 1; }, x);
@@ -173,9 +169,7 @@ struct BidirectionalAttention {
   template <class Arch, class Workspace>
   static void forward(const Step& step, const Weights& w, State& /*state*/, Workspace& ws,
                       const float* xn, float* x) {
-    Shape::template project_qkv<Arch>(step, w, ws, xn);
-    Shape::append(step.team, ws.cache.k.data(), ws.cache.v.data(), ws.k.data(), ws.v.data(), 0,
-                  step.tokens);
+    Shape::template project_qkv<Arch>(step, w, ws, xn, ws.cache.k.data(), ws.cache.v.data(), 0);
     const std::size_t all = step.tokens;
     Shape::template attend_and_project<Arch>(step, w, ws, ws.cache.k.data(), ws.cache.v.data(),
                                              [all](std::size_t) { return all; }, x);
@@ -192,9 +186,9 @@ struct CrossAttention {
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
   template <class Arch, class Workspace>
-  static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
+  static void encode(const Step& step, const Weights& w, State& cache, Workspace& /*ws*/,
                      const float* enc) {
-    Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
+    Shape::template encode<Arch>(step, w.k, w.v, cache, enc);
   }
 
   template <class Arch, class Workspace>

@@ -125,11 +125,11 @@ struct SparseQkvAttention {
       const auto rows = state.history.window(ws.mixed.data(), t);
       const std::size_t at = t * D.d_model;
       ConvQk::template apply<Arch>(w.q, rows, ws.q.data() + at, q_modules, ahead);
-      // K and V go straight into the caches' rows (a row is one token's heads), not through
-      // ws.k and ws.v and a copy that would need a barrier of its own.
-      const std::size_t row = (step.pos + t) * Shape::Cache::kRowStride;
-      ConvQk::template apply<Arch>(w.k, rows, state.k.data() + row, k_modules, ahead);
-      ConvV::template apply<Arch>(w.v, rows, state.v.data() + row, v_modules, ahead);
+      // K and V go straight into the caches' rows (Shape::row).
+      ConvQk::template apply<Arch>(w.k, rows, Shape::row(state.k.data(), step.pos + t), k_modules,
+                                   ahead);
+      ConvV::template apply<Arch>(w.v, rows, Shape::row(state.v.data(), step.pos + t), v_modules,
+                                  ahead);
     }
     team.sync();
     if (team.id() == 0) state.history.end(ws.mixed.data(), step.tokens);  // no one reads it now
@@ -157,11 +157,9 @@ struct QkvoAttention {
                       const float* xn, float* x) {
     const Team& team = step.team;
     In::template apply<Arch>(team, w.q, xn, step.tokens, ws.q.data());
-    In::template apply<Arch>(team, w.k, xn, step.tokens, ws.k.data());
-    In::template apply<Arch>(team, w.v, xn, step.tokens, ws.v.data());
+    In::template apply<Arch>(team, w.k, xn, step.tokens, Shape::row(cache.k.data(), step.pos));
+    In::template apply<Arch>(team, w.v, xn, step.tokens, Shape::row(cache.v.data(), step.pos));
     team.sync();
-    Shape::append(team, cache.k.data(), cache.v.data(), ws.k.data(), ws.v.data(), step.pos,
-                  step.tokens);
     const std::size_t pos = step.pos;
     Shape::template attend<Arch>(step, ws, cache.k.data(), cache.v.data(),
                                  [pos](std::size_t t) { return pos + t + 1; });
@@ -224,9 +222,9 @@ struct SparseCrossAttention {
 
   // Fills the cache from the encoder output enc: (step.tokens, d_model). Ends synchronised.
   template <class Arch, class Workspace>
-  static void encode(const Step& step, const Weights& w, State& cache, Workspace& ws,
+  static void encode(const Step& step, const Weights& w, State& cache, Workspace& /*ws*/,
                      const float* enc) {
-    Shape::template encode<Arch>(step, w.k, w.v, cache, ws, enc);
+    Shape::template encode<Arch>(step, w.k, w.v, cache, enc);
   }
 
   template <class Arch, class Workspace>

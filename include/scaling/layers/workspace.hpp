@@ -22,8 +22,6 @@ struct Workspace {
   // (layers/norm.hpp, normalise)
   AlignedBuffer xn_member{kMaxTeam * D.d_model};
   AlignedBuffer q{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
-  AlignedBuffer k{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
-  AlignedBuffer v{MaxTokens * D.d_attn()};      // (MaxTokens, d_attn)
   AlignedBuffer attn{MaxTokens * D.d_attn()};   // (MaxTokens, d_attn)  heads before the output layer
   AlignedBuffer mixed{MaxTokens * D.d_model};   // (MaxTokens, d_model) Sparse QKV's multiplicative
                                                 // layer output, or a sparse output layer's
