@@ -8,8 +8,7 @@
 // achieved GB/s, and of_probe = achieved / the read bandwidth probe measured by this process at
 // startup. Peers (libtorch) run the same weights.
 //
-//   build/bench/bench/bench_decode --benchmark_repetitions=5
-//   --benchmark_report_aggregates_only=true
+// build/bench/bench/bench_decode --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
@@ -208,10 +207,10 @@ void BM_TorchDecodeToken(benchmark::State& state) {
 #endif
 
 // A decoding caller's loop (decode, then pick the next token) on a small sparse model whose step
-// takes tens of microseconds, where waking the pool's workers shows: two pools of `threads`, one
-// whose workers sleep as soon as a step ends and one whose workers spin ThreadPool::kDefaultSpin
-// first, taking turns a sequence (kMaxTimedPosition tokens) at a time. Counters: the median time
-// per token (decode + greedy) of each, and their ratio.
+// takes a few hundred microseconds, where waking the pool's workers shows: two pools of `threads`,
+// one whose workers sleep as soon as a step ends and one whose workers spin
+// ThreadPool::kDefaultSpin first, taking turns a sequence (kMaxTimedPosition tokens) at a time.
+// Counters: the median time per token (decode + greedy) of each, and their ratio.
 constexpr Dims kSmall{.d_model = 512, .d_ff = 2048, .n_heads = 8, .vocab = 4096, .max_len = 128};
 using SmallSparse = DecoderOnly<
     kSmall,
