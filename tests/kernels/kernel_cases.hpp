@@ -714,15 +714,15 @@ void check_multiplicative() {
 ARCH_CASE("multiplicative dense equals x times the materialised dense matrix") {
   REQUIRE_ARCH();
   check_multiplicative<1, 3, 5>();       // with panels (S ≤ 4): one panel narrower than a vector
-  check_multiplicative<4, 16, 16>();
+  check_multiplicative<4, 16, 16>();     // one panel, fewer than a group of 4 (AVX-512)
   check_multiplicative<5, 37, 20>();
   check_multiplicative<16, 64, 64>();   // 4 vectors (AVX-512): 8 modules × 2 vectors, 2 tiles
   check_multiplicative<10, 40, 32>();   // 2 vectors: one tile of 8 × 2 and 2 modules left over
-  check_multiplicative<3, 10, 70>();    // full panels (64 or 16 columns) and one of 6
+  check_multiplicative<3, 10, 70>();    // 4 panels of 16 (AVX-512: a group) and one of 6
   check_multiplicative<9, 33, 130>();
   check_multiplicative<8, 600, 16>();   // 3 chunks of the input, the last partial
   check_multiplicative<2, 300, 200>();  // one module group, 2 chunks: full panels and one of 8 columns
-  check_multiplicative<4, 37, 1000>();  // the last panel 40 (AVX-512) or 8 columns wide
+  check_multiplicative<4, 37, 1000>();  // 62 panels (AVX-512: 15 groups, 2 left) and one of 8
   check_multiplicative<6, 50, 90>();    // 5 vectors (AVX-512): the last tile takes the fifth
   check_multiplicative<12, 33, 208>();  // 13 vectors (AVX-512): tiles of 4, 4 and 5
   check_multiplicative<16, 33, 144>();  // 9 vectors (17B's M; AVX-512): 8 modules × 3 vectors

@@ -310,28 +310,34 @@ void add_halves(const Team& team, const float* b, float* y, const float* partial
 // keeping a chunk of E in L2; what costs is the outputs: 4 × 8000 partial sums do not fit in
 // registers or L1, and walking a 64-column tile down E's rows reads 256 bytes every 32 KB. A
 // copy of E cut into panels of kPanelWidth columns, each panel (In, kPanelWidth) contiguous, is
-// read as one sequential stream with a panel's 4 × kPanelWidth outputs in registers. Same fused
-// multiply-add chain over i per output as above, so the same results, bitwise. 800M's sparse
-// loss layer, 1 thread, AVX-512, E from DRAM: 0.99 ms with the rows streamed whole 8 at a time
-// (partial sums in L2), 0.82–0.86 ms from panels, 0.75–0.78 ms for a matvec over the same bytes
-// (throwaway loop, 2026-11-29).
+// read as sequential streams (kPanelsTogether panels at a time) with the panels' S × kPanelWidth
+// outputs in registers. Same fused multiply-add chain over i per output as above, so the same
+// results, bitwise. 800M's sparse loss layer, 1 thread, AVX-512, E from DRAM: 0.99 ms with the
+// rows streamed whole 8 at a time (partial sums in L2), 0.82–0.86 ms from panels of 64 columns,
+// 0.75–0.78 ms for a matvec over the same bytes (throwaway loop, 2026-11-29).
 
-// 4 modules × a panel's vectors = half the vector registers as accumulators: 16 of AVX-512's 32
-// (panels of 4 vectors, 64 columns), 8 of the 16 of AVX2, SSE or NEON (2 vectors: 16 or 8
-// columns). Wider panels there are read in several passes, each a line of every row 4 lines
+// 4 modules × a panel's vectors = half the vector registers as accumulators, at most: a panel is
+// one line wide (16 columns; SSE and NEON: 8, half a line). With AVX2 a panel is 2 vectors, 8 of
+// its 16 registers; wider panels were read in several passes, each a line of every row 4 lines
 // apart: 800M's sparse loss layer, 1 thread, AVX2 (Zen 3), bench_kernels, alternating builds
 // (2026-12-03): 4.3–5.6 ms from panels of 64 columns, 2.8–3.0 ms from panels of 16.
 // The width is that of the instruction set the library is compiled for (prepare() lays the
 // panels out); a kernel instantiated for another one still reads them right.
 inline constexpr std::size_t kPanelModules = 4;
-// Rows of a panel of AVX-512's 64 columns (4 lines each) prefetched ahead, into L2: left to the
-// hardware prefetcher, the one sequential stream of panels ran at 0.6–0.7 of a matvec over the
-// same bytes (which reads four streams). 800M's sparse loss layer, E from DRAM, throwaway loop
-// timing both in one process, Xeon (AVX-512), 2026-12-04, three runs: panels / matvec 1.36–1.62
-// on 1 thread and 1.44–1.67 on 2 without; 64 rows (16 KB) ahead 0.95–1.01 and 1.03–1.19 (16, 32
-// and 128 rows ahead, or 16 into L1: 0.97–1.24).
-inline constexpr std::size_t kPanelPrefetchRows = 64;
-inline constexpr std::size_t kPanelWidth = simd::kWidth<simd::DefaultArch> * (simd::kWidth<simd::DefaultArch> == 16 ? 4 : 2);
+inline constexpr std::size_t kPanelWidth =
+    simd::kWidth<simd::DefaultArch> * (simd::kWidth<simd::DefaultArch> == 16 ? 1 : 2);
+// With AVX-512 (a panel is one vector), 4 adjacent panels are walked together: 4 streams, as a
+// matvec reads, S × 4 accumulators, each panel's row 32 rows (2 KB) ahead prefetched into L1.
+// 800M's sparse loss layer, E from DRAM, on a Zen 5 whose memory answers after 350–400 ns
+// (2026-12-05): one panel of 64 columns as one stream took 1.2–1.5x a matvec over the same bytes,
+// with or without prefetching (into L1 or L2, 8 to 256 rows ahead), and no less with its rows
+// split into 2 or 4 streams; 4 panels of 16 together took 0.95–1.12x it 32 rows ahead, 1.02–1.14x
+// 16 ahead, 1.2–1.4x without (throwaway loop timing all in one process, 1 and 2 threads, three
+// runs). bench_kernels multiplicative/sparse-loss-panels, alternating with the previous build
+// three times: 1 thread 1.62–1.81 → 1.27–1.42 ms, 2 threads 0.86–1.03 → 0.72–0.76 ms.
+template <class Arch>
+inline constexpr std::size_t kPanelsTogether = simd::kWidth<Arch> == 16 ? 4 : 1;
+inline constexpr std::size_t kPanelPrefetchRows = 32;
 
 // panels (In·M floats) = E (In, M) as panels of kPanelWidth columns: panel p is (In, w_p) with
 // w_p = min(kPanelWidth, M − p·kPanelWidth), and starts at float p·kPanelWidth·In.
@@ -346,73 +352,86 @@ void pack_panels(const float* e, float* panels) {
 
 namespace detail {
 
-// Outputs [c0, c0 + Width) of every module from one panel (In, Width), Vecs vectors of columns at
-// a time starting at column v0 of the panel. The scaled inputs x ⊙ D are made again for every
-// panel, a chunk at a time (4 KB): AVX2, 1 thread, 2.4–2.6 ms against 2.8–3.0 ms with the
-// product x_i · D[s, i] made for each row in scalar code (bench_kernels, 2026-12-03). With
-// AVX-512 (Xeon, 2026-12-04) the pass runs at a matvec's rate over the same bytes once its rows
-// are prefetched (kPanelPrefetchRows).
-template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs, class Arch>
+// Outputs [c0, c0 + Panels·Width) of every module from Panels adjacent panels (In, Width), Vecs
+// vectors of columns of each at a time starting at column v0 of a panel. The scaled inputs x ⊙ D
+// are made again for every pass, a chunk at a time (4 KB): AVX2, 1 thread, 2.4–2.6 ms against
+// 2.8–3.0 ms with the product x_i · D[s, i] made for each row in scalar code (bench_kernels,
+// 2026-12-03).
+template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Vecs,
+          std::size_t Panels, class Arch>
 inline void panel_pass(const float* d, const float* panel, const float* x, const float* b, float* y,
                        std::size_t c0, std::size_t v0) {
   using V = simd::Vec<Arch>;
   constexpr std::size_t kW = simd::kWidth<Arch>;
-  V acc[S][Vecs];
+  static_assert(Width * sizeof(float) <= 64, "panel_pass: a panel's row is at most a line");
+  // A panel's rows are read a line per row, fewer bytes per instruction than the hardware
+  // prefetcher keeps up with: each panel's row kAhead rows on is prefetched into L1. One panel
+  // (AVX2), 800M's sparse loss layer, Zen 3, 1 thread, throwaway loop alternating distances,
+  // medians of 100 (2026-12-03): 2.53–2.80 ms without, 2.39–2.47 ms 16 rows ahead (8:
+  // 2.49–2.77, 32: 2.55–2.75). Four panels: kPanelPrefetchRows.
+  constexpr std::size_t kAhead = Panels > 1 ? kPanelPrefetchRows : kPrefetchRows;
+  V acc[S][Panels][Vecs];
   for (auto& module : acc) {
-    for (auto& a : module) a = simd::zero<Arch>();
+    for (auto& p : module) {
+      for (auto& a : p) a = simd::zero<Arch>();
+    }
   }
   alignas(64) float z[S][kChunk];
   for (std::size_t i0 = 0; i0 < In; i0 += kChunk) {
     const std::size_t n = std::min(kChunk, In - i0);
     scaled_inputs<S, In, Arch>(d, x, 0, i0, n, z);
-    const float* row = panel + i0 * Width + v0;
-    for (std::size_t j = 0; j < n; ++j, row += Width) {
-      // Panels whose rows are at most a line (AVX2: 16 columns) are read a line per row, fewer
-      // bytes per instruction than the hardware prefetcher keeps up with: the row 16 ahead is
-      // prefetched. 800M's sparse loss layer, AVX2 (Zen 3), 1 thread, throwaway loop alternating
-      // distances, medians of 100 (2026-12-03): 2.53–2.80 ms without, 2.39–2.47 ms 16 rows ahead
-      // (8: 2.49–2.77, 32: 2.55–2.75). Wider panels (AVX-512: 4 lines a row) are prefetched
-      // kPanelPrefetchRows ahead into L2.
-      if constexpr (Width * sizeof(float) <= 64) {
-        simd::prefetch_ahead(row, kPrefetchRows * Width);
-      } else {
-        for (std::size_t v = 0; v < Vecs; ++v) simd::prefetch_ahead_to_l2(row, kPanelPrefetchRows * Width + v * kW);
-      }
-      V ev[Vecs];
-      for (std::size_t v = 0; v < Vecs; ++v) {
-        ev[v] = simd::load<Arch>(row + v * kW);
-        simd::keep_in_register<Arch>(ev[v]);
+    for (std::size_t j = 0; j < n; ++j) {
+      V ev[Panels][Vecs];
+      for (std::size_t p = 0; p < Panels; ++p) {
+        const float* row = panel + p * Width * In + (i0 + j) * Width + v0;
+        simd::prefetch_ahead(row, kAhead * Width);
+        for (std::size_t v = 0; v < Vecs; ++v) {
+          ev[p][v] = simd::load<Arch>(row + v * kW);
+          simd::keep_in_register<Arch>(ev[p][v]);
+        }
       }
       for (std::size_t s = 0; s < S; ++s) {
         const V zs = simd::broadcast<Arch>(z[s][j]);
-        for (std::size_t v = 0; v < Vecs; ++v) acc[s][v] = simd::fma(zs, ev[v], acc[s][v]);
+        for (std::size_t p = 0; p < Panels; ++p) {
+          for (std::size_t v = 0; v < Vecs; ++v)
+            acc[s][p][v] = simd::fma(zs, ev[p][v], acc[s][p][v]);
+        }
       }
     }
   }
   for (std::size_t s = 0; s < S; ++s) {
-    for (std::size_t v = 0; v < Vecs; ++v) {
-      const std::size_t at = s * M + c0 + v0 + v * kW;
-      simd::store<Arch>(y + at, acc[s][v] + simd::load<Arch>(b + at));
+    for (std::size_t p = 0; p < Panels; ++p) {
+      for (std::size_t v = 0; v < Vecs; ++v) {
+        const std::size_t at = s * M + c0 + p * Width + v0 + v * kW;
+        simd::store<Arch>(y + at, acc[s][p][v] + simd::load<Arch>(b + at));
+      }
     }
   }
 }
 
-// All outputs of one panel of Width columns starting at column c0: passes of as many vectors as
-// the accumulators allow (AVX-512, S 4: the whole panel in one pass), then the columns that do not
-// fill a vector in scalar code.
-template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, class Arch>
-inline void panel_outputs(const float* d, const float* panel, const float* x, const float* b, float* y,
-                          std::size_t c0) {
+// All outputs of Panels adjacent panels of Width columns, the first starting at column c0:
+// passes of as many vectors as the accumulators allow (AVX-512: a whole panel; AVX2: a whole one
+// when S ≤ 4), then the columns that do not fill a vector in scalar code.
+template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Panels,
+          class Arch>
+inline void panel_outputs(const float* d, const float* panel, const float* x, const float* b,
+                          float* y, std::size_t c0) {
   constexpr std::size_t kW = simd::kWidth<Arch>;
   constexpr std::size_t kVecs = Width / kW;
   constexpr std::size_t kAccumulators = kW == 16 ? 16 : 8;  // of 32 or 16 vector registers
-  constexpr std::size_t kPass = std::max<std::size_t>(1, std::min(kVecs, kAccumulators / S));
+  constexpr std::size_t kPass =
+      std::max<std::size_t>(1, std::min(kVecs, kAccumulators / (S * Panels)));
   constexpr std::size_t kWhole = kVecs / kPass * kPass;  // constant bounds: see multiplicative_items
-  for (std::size_t v = 0; v < kWhole; v += kPass) panel_pass<S, In, M, Width, kPass, Arch>(d, panel, x, b, y, c0, v * kW);
-  for (std::size_t v = kWhole; v < kVecs; ++v) panel_pass<S, In, M, Width, 1, Arch>(d, panel, x, b, y, c0, v * kW);
-  for (std::size_t c = kVecs * kW; c < Width; ++c) {
-    for (std::size_t s = 0; s < S; ++s) {
-      y[s * M + c0 + c] = multiplicative_column<In>(d + s * In, panel + c, Width, x) + b[s * M + c0 + c];
+  for (std::size_t v = 0; v < kWhole; v += kPass)
+    panel_pass<S, In, M, Width, kPass, Panels, Arch>(d, panel, x, b, y, c0, v * kW);
+  for (std::size_t v = kWhole; v < kVecs; ++v)
+    panel_pass<S, In, M, Width, 1, Panels, Arch>(d, panel, x, b, y, c0, v * kW);
+  for (std::size_t p = 0; p < Panels; ++p) {
+    for (std::size_t c = kVecs * kW; c < Width; ++c) {
+      for (std::size_t s = 0; s < S; ++s) {
+        const std::size_t at = s * M + c0 + p * Width + c;
+        y[at] = multiplicative_column<In>(d + s * In, panel + p * Width * In + c, Width, x) + b[at];
+      }
     }
   }
 }
@@ -420,21 +439,32 @@ inline void panel_outputs(const float* d, const float* panel, const float* x, co
 }  // namespace detail
 
 // The team's share of y = FactoredDense(x), reading E from its panels (pack_panels): members take
-// whole panels. D: (S, In), b and y: (S·M), x: (In). Does not synchronise.
+// whole groups of kPanelsTogether panels; the last member also the full panels after the last
+// group and a narrower last panel. D: (S, In), b and y: (S·M), x: (In). Does not synchronise.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative_panels(const Team& team, const float* d, const float* panels, const float* x,
                            const float* b, float* y) {
   static_assert(S <= kPanelModules, "multiplicative_panels: at most kPanelModules modules");
+  constexpr std::size_t kTogether = kPanelsTogether<Arch>;
   constexpr std::size_t kFull = M / kPanelWidth;
-  constexpr std::size_t kCount = (M + kPanelWidth - 1) / kPanelWidth;
-  const Range mine = team.split(kCount);
-  for (std::size_t p = mine.begin; p < mine.end && p < kFull; ++p) {
-    detail::panel_outputs<S, In, M, kPanelWidth, Arch>(d, panels + p * kPanelWidth * In, x, b, y, p * kPanelWidth);
+  constexpr std::size_t kGroups = kFull / kTogether;
+  constexpr std::size_t kLeft = kFull % kTogether;          // full panels after the groups
+  constexpr std::size_t kNarrow = M - kFull * kPanelWidth;  // columns of a narrower last panel
+  constexpr std::size_t kUnits = kGroups + (kLeft > 0 || kNarrow > 0 ? 1 : 0);
+  constexpr std::size_t kGroupWidth = kTogether * kPanelWidth;
+  const Range mine = team.split(kUnits);
+  for (std::size_t g = mine.begin; g < mine.end && g < kGroups; ++g) {
+    detail::panel_outputs<S, In, M, kPanelWidth, kTogether, Arch>(d, panels + g * kGroupWidth * In,
+                                                                  x, b, y, g * kGroupWidth);
   }
-  if constexpr (kFull < kCount) {
-    if (mine.end == kCount) {
-      detail::panel_outputs<S, In, M, M - kFull * kPanelWidth, Arch>(d, panels + kFull * kPanelWidth * In, x, b, y,
-                                                                    kFull * kPanelWidth);
+  if constexpr (kUnits > kGroups) {
+    if (mine.end == kUnits) {
+      constexpr std::size_t c0 = kGroups * kGroupWidth;
+      if constexpr (kLeft > 0)
+        detail::panel_outputs<S, In, M, kPanelWidth, kLeft, Arch>(d, panels + c0 * In, x, b, y, c0);
+      constexpr std::size_t c1 = kFull * kPanelWidth;
+      if constexpr (kNarrow > 0)
+        detail::panel_outputs<S, In, M, kNarrow, 1, Arch>(d, panels + c1 * In, x, b, y, c1);
     }
   }
 }

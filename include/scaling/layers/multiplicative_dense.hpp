@@ -28,7 +28,8 @@ struct MultiplicativeDense {
   static constexpr std::size_t kModuleWidth = Out / S;
 
   // With few modules (the sparse loss layer), E is also kept in panels of kernels::kPanelWidth
-  // columns, which decode reads as one stream (kernels/multiplicative.hpp, multiplicative_panels).
+  // columns, which decode reads as sequential streams, 4 panels at a time with AVX-512
+  // (kernels/multiplicative.hpp, multiplicative_panels).
   static constexpr bool kPanels = S <= kernels::kPanelModules;
   // With a large D (17B), the inputs are split in two halves summed afterwards, so that a team
   // of 2 does not read D twice (kernels::kInputHalves). apply then needs a buffer for the second
