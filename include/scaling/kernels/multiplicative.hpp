@@ -410,8 +410,9 @@ inline void panel_pass(const float* d, const float* panel, const float* x, const
 }
 
 // All outputs of Panels adjacent panels of Width columns, the first starting at column c0:
-// passes of as many vectors as the accumulators allow (AVX-512: a whole panel; AVX2: a whole one
-// when S ≤ 4), then the columns that do not fill a vector in scalar code.
+// passes of as many vectors as the accumulators allow (a whole panel, unless the kernel is for a
+// narrower instruction set than the one that laid the panels out), then the columns that do not
+// fill a vector in scalar code.
 template <std::size_t S, std::size_t In, std::size_t M, std::size_t Width, std::size_t Panels,
           class Arch>
 inline void panel_outputs(const float* d, const float* panel, const float* x, const float* b,
