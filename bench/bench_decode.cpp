@@ -1,12 +1,12 @@
-// Decode of one token through the dense 800M shapes (T5-large-like, spec section 1a), with random
-// weights distinct per layer (1.2-3.1 GB, far beyond the 32 MiB L3):
+// Decode of one token through the dense 800M shapes (T5-large-like, spec section 1a), and one
+// Sparse FF block, with random weights distinct per layer (1.2-3.1 GB, far beyond the 32 MiB L3):
 //   block/...   one decoder block at a time, rotating over 24 distinct blocks
 //   token/...   the whole step: embedding, 24 blocks, final norm, 32000-wide logits
 //   caller-loop/...  a small sparse model's decode-and-pick loop, the pool's workers sleeping at
 //                    once or spinning first (BM_CallerLoop)
 // Counters, from the median token: median_ms (per token, or per block), MB of weights read,
-// achieved GB/s, and of_probe = achieved / the read bandwidth probe measured by this process at
-// startup. Peers (libtorch) run the same weights.
+// achieved GB/s, and of_probe = achieved / the read bandwidth probed right before and after each
+// benchmark (bench::ProbeAround). Peers (libtorch) run the same weights.
 //
 // build/bench/bench/bench_decode --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 

@@ -3,12 +3,14 @@
 // Sparse FF's gathered-row products (gathered/dots, gathered/axpy) and its controller's argmax in
 // fp32 and from the int8 screen (controller/fp32, controller/screen) at the 800M FF+QKV shape;
 // the multiplicative layer (multiplicative/…) at the sparse loss, Sparse QKV and 17B Sparse QKV
-// shapes (D and E from DRAM), the first against matvec over the same bytes of E, the last also
-// with its inputs in halves (what the 17B layer runs); and Sparse
+// shapes (D and E from DRAM), the first against matvec over the same bytes of E and also from its
+// panels (sparse-loss-panels, what the layer reads once prepared), the last also with its inputs
+// in halves (what the 17B layer runs); and Sparse
 // QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
 // cached keys and values (attention/…) at the 800M shape.
 //
-//   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/bench/bench/bench_kernels --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 

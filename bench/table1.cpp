@@ -32,6 +32,7 @@
 
 #include "common.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/core/latency.hpp"
 #include "scaling/models/configs.hpp"
 #include "scaling/models/sampling.hpp"
 
@@ -583,7 +584,7 @@ std::string cpu_name() {
 }
 
 // What was run, when and where: the first lines of table1.md.
-std::string header(int argc, char** argv) {
+std::string header(int argc, char** argv, const PageWalkProbe& walk) {
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
@@ -592,17 +593,26 @@ std::string header(int argc, char** argv) {
     << "Written by `build/bench/bench/table1";
   for (int i = 1; i < argc; ++i) h << ' ' << argv[i];
   h << "` on " << date << ", " << cpu_name() << ", " << std::thread::hardware_concurrency()
-    << " hardware threads, kernels for " << simd::DefaultArch::name() << ". Times are medians over tokens (and over repetitions, if any); each\n"
+    << " hardware threads, kernels for " << simd::DefaultArch::name()
+    << ". Times are medians over tokens (and over repetitions, if any); each\n"
        "variant ran alternately with its dense baseline, token for token, and \"speedup\" is the\n"
        "ratio of the two medians from that same run. \"limit\" = weight bytes per token of the\n"
-       "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads (Sparse\n"
+       "baseline / of the variant, all counted in fp32; \"MB\" counts the bytes decode reads "
+       "(Sparse\n"
        "FF's C2 from its int8 copy; the KV cache at the mean timed position, "
-    << kMeanSelfKeys << " keys, plus " << kInputLength << "\n"
+    << kMeanSelfKeys << " keys, plus " << kInputLength
+    << "\n"
        "encoder keys with cross-attention) and \"of probe\" = those bytes / time / the read\n"
        "bandwidth probe of the same run; \"of FMA probe\" = fp32 multiply-adds (with the weights\n"
        "and the KV cache) / time / the FMA rate probed in the same run. The baseline's own row\n"
        "(timed against itself) shows the noise of this shared machine. How to read it:\n"
-       "docs/benchmarks.md. The chart table1.png is drawn from table1.dat by `gnuplot bench/table1.gp`.\n";
+       "docs/benchmarks.md. The chart table1.png is drawn from table1.dat by `gnuplot "
+       "bench/table1.gp`.\n\n"
+    << "Page-walk probe (core/latency.hpp): a dependent load over 8192 lines in L2 took "
+    << fmt(walk.packed_ns, "%.1f") << " ns packed\nand " << fmt(walk.paged_ns, "%.1f")
+    << " ns one line per 4 KiB page. A gap of tens of ns means that the TLB holds 4 KiB\n"
+       "translations here, whatever pages Linux gave the arena: every row Sparse FF reads then\n"
+       "starts with a page walk (docs/benchmarks.md, \"The page-walk probe\").\n";
   return h.str();
 }
 
@@ -626,6 +636,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 2;
   register_benchmarks(with_17b);
+  const PageWalkProbe walk = measure_page_walk();
   Collector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
@@ -637,7 +648,7 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   std::ostringstream dat;
-  md << header(argc, argv);
+  md << header(argc, argv, walk);
   write_table(collector.results, md);
   write_chart_data(collector.results, dat);
   std::cout << md.str();

@@ -69,15 +69,3 @@ TEST_CASE("default thread count is at least one and SCALING_NUM_THREADS is valid
 }
 
 }  // namespace
-
-#include "scaling/core/bandwidth.hpp"
-
-TEST_CASE("the read-bandwidth probe reads and reports a positive rate") {
-  ThreadPool pool(2);
-  const double rate = scaling::measure_read_bandwidth(pool, std::size_t{1} << 20, 2);
-  CHECK(rate > 1e6);  // any machine reads a MiB at more than 1 MB/s
-  for (std::size_t n : {0U, 1U, 127U, 128U, 1000U, 4099U}) {
-    CAPTURE(n);
-    CHECK(scaling::detail::read_sum(std::vector<float>(n, 0.5F).data(), n) == 0.5F * static_cast<float>(n));
-  }
-}

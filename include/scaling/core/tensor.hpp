@@ -107,7 +107,7 @@ class AlignedBuffer {
 
 namespace detail {
 
-// Visitors see tensors under dotted names ("decoder.layers.3.attn.wq"); a scope appends a
+// Visitors see tensors under dotted names ("decoder.layers.3.attn.q.w"); a scope appends a
 // component for the duration of a call.
 class NamedVisitor {
  public:

@@ -281,7 +281,8 @@ inline void screen_group(const std::uint32_t* group, const ScreenInput<R>& in, s
   }
   const auto tau = simd::broadcast<Arch>(in.scale);
   for (std::size_t p = 0; p < kParts; ++p) {
-    out[p] = xsimd::to_float(acc[0][p] + acc[1][p]) * (simd::load_float_bits<Arch>(group + p * kW) * tau);
+    out[p] = simd::to_float<Arch>(acc[0][p] + acc[1][p]) *
+             (simd::load_float_bits<Arch>(group + p * kW) * tau);
   }
 }
 

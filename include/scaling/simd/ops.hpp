@@ -87,6 +87,12 @@ inline float reduce_max(const Vec<Arch>& v) {
 template <class Arch>
 using IntVec = xsimd::batch<std::int32_t, Arch>;
 
+// Each lane converted to the nearest float (exact below 2^24).
+template <class Arch>
+inline Vec<Arch> to_float(const IntVec<Arch>& v) {
+  return xsimd::to_float(v);
+}
+
 // acc + (lane k = b[2k]·lo(k) + b[2k+1]·hi(k)), the products exact in int32, where b is the
 // 2·kWidth signed bytes at p and lane k of `pairs` holds two int16, lo in its low half: the bytes
 // widened to int16, then pmaddwd and an add, which do 2·kWidth multiply-adds in three instructions
