@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -65,7 +67,56 @@ TEST_CASE("ThreadPool runs every member and its barrier orders the phases") {
 }
 
 TEST_CASE("default thread count is at least one and SCALING_NUM_THREADS is validated") {
+  const char* saved = std::getenv("SCALING_NUM_THREADS");
+  const std::string restore = saved == nullptr ? "" : saved;
+  ::unsetenv("SCALING_NUM_THREADS");
   CHECK(scaling::default_thread_count() >= 1);
+  CHECK(scaling::default_thread_count() <= scaling::kMaxTeam);
+  ::setenv("SCALING_NUM_THREADS", "3", 1);
+  CHECK(scaling::default_thread_count() == 3);
+  ::setenv("SCALING_NUM_THREADS", "64", 1);
+  CHECK(scaling::default_thread_count() == 64);
+  for (const char* bad : {"0", "65", "-1", "2x", "many"}) {
+    CAPTURE(bad);
+    ::setenv("SCALING_NUM_THREADS", bad, 1);
+    CHECK_THROWS_WITH_AS(scaling::default_thread_count(),
+                         ("scaling: SCALING_NUM_THREADS must be an integer in [1, 64], got '" +
+                          std::string(bad) + "'")
+                             .c_str(),
+                         scaling::Error);
+  }
+  if (saved == nullptr) {
+    ::unsetenv("SCALING_NUM_THREADS");
+  } else {
+    ::setenv("SCALING_NUM_THREADS", restore.c_str(), 1);
+  }
+}
+
+TEST_CASE("a run of a pool from inside its own run is an error; runs of other pools nest") {
+  for (unsigned size : {1U, 2U, 3U}) {
+    CAPTURE(size);
+    ThreadPool pool(size);
+    ThreadPool other(2);
+    std::vector<std::string> errors(size);
+    std::vector<int> inner(2, 0);
+    pool.run([&](const Team& team) {
+      try {
+        pool.run([](const Team&) {});
+      } catch (const scaling::Error& e) {
+        errors[team.id()] = e.what();
+      }
+      if (team.id() == 0) other.run([&](const Team& t) { inner[t.id()] += 1; });
+    });
+    for (const std::string& e : errors)
+      CHECK(e == "scaling: ThreadPool::run called from inside a run of the same pool");
+    CHECK(inner[0] == 1);
+    CHECK(inner[1] == 1);
+    int after = 0;
+    pool.run([&](const Team& team) {  // the pool still runs
+      if (team.id() == 0) after = 1;
+    });
+    CHECK(after == 1);
+  }
 }
 
 }  // namespace

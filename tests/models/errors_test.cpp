@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "scaling/models/configs.hpp"
@@ -74,6 +76,47 @@ TEST_CASE("encoder-decoder rejects bad input with a clear error") {
   model.prefill(state, ok, logits, pool);
   model.decode(state, 4, logits, pool);
   CHECK(state.position() == 3);
+}
+
+TEST_CASE("a moved-from state is rejected; the state it moved to decodes on") {
+  const DenseDecoderOnly<kTiny, 1> model(1);
+  ThreadPool pool(2);
+  std::vector<float> logits(kTiny.vocab);
+  std::vector<float> expected(kTiny.vocab);
+  const std::vector<Token> prompt{1, 2, 3};
+  auto reference = model.new_state();
+  model.prefill(reference, prompt, expected, pool);
+  model.decode(reference, 4, expected, pool);
+
+  auto state = model.new_state();
+  model.prefill(state, prompt, logits, pool);
+  std::vector<decltype(state)> states;
+  states.push_back(std::move(state));  // as a vector that grows moves its states
+  state.reset();
+  const char* moved = ": the state was moved from; get a new one from new_state()";
+  CHECK_THROWS_WITH_AS(model.prefill(state, prompt, logits, pool),
+                       (std::string("scaling: prefill") + moved).c_str(), Error);
+  CHECK_THROWS_WITH_AS(model.forward(state, prompt, logits, pool),
+                       (std::string("scaling: forward") + moved).c_str(), Error);
+  CHECK_THROWS_WITH_AS(model.decode(state, 4, logits, pool),
+                       (std::string("scaling: decode") + moved).c_str(), Error);
+  model.decode(states[0], 4, logits, pool);
+  CHECK(logits == expected);
+  state = model.new_state();  // a moved-from state can be assigned a new one
+  model.prefill(state, prompt, logits, pool);
+
+  const DenseEncoderDecoder<kTiny, 1, 1> seq2seq(1);
+  auto from = seq2seq.new_state();
+  seq2seq.encode(from, prompt, pool);
+  seq2seq.prefill(from, prompt, logits, pool);
+  auto to = std::move(from);
+  seq2seq.decode(to, 4, logits, pool);
+  CHECK_THROWS_WITH_AS(seq2seq.encode(from, prompt, pool),
+                       (std::string("scaling: encode") + moved).c_str(), Error);
+  CHECK_THROWS_WITH_AS(seq2seq.prefill(from, prompt, logits, pool),
+                       (std::string("scaling: prefill") + moved).c_str(), Error);
+  CHECK_THROWS_WITH_AS(seq2seq.decode(from, 4, logits, pool),
+                       (std::string("scaling: decode") + moved).c_str(), Error);
 }
 
 TEST_CASE("a pool larger than the supported team is rejected") {

@@ -59,3 +59,33 @@ TEST_CASE("sampling is reproducible from the seed and follows softmax(logits / T
 }
 
 }  // namespace
+
+TEST_CASE("logits with NaN are an error; +inf is certain, -inf never drawn") {
+  const float inf = INFINITY;
+  for (const std::vector<float>& bad :
+       {std::vector<float>{NAN, 1.0F, 9.0F}, std::vector<float>{1.0F, NAN, 9.0F}}) {
+    CHECK_THROWS_WITH_AS(greedy(bad), doctest::Contains("greedy: logit"), Error);
+    Sampler s(1.0F, 0, 3);
+    CHECK_THROWS_WITH_AS(s(bad), doctest::Contains("is NaN"), Error);
+  }
+  CHECK_THROWS_WITH_AS(greedy(std::vector<float>{1.0F, NAN}), "scaling: greedy: logit 1 is NaN",
+                       Error);
+  const std::vector<float> certain{0.0F, 5.0F, inf, -3.0F, inf};
+  const std::vector<float> some_impossible{-inf, 0.0F, -inf, 0.0F};
+  for (std::size_t top_k : {0U, 2U}) {
+    Sampler s(1.0F, top_k, 5);
+    std::vector<int> counts(4, 0);
+    for (int i = 0; i < 200; ++i) {
+      CHECK(s(certain) == 2);  // the lowest id of the +inf logits
+      ++counts[static_cast<std::size_t>(s(some_impossible))];
+    }
+    CHECK(counts[0] == 0);
+    CHECK(counts[2] == 0);
+    CHECK(counts[1] > 0);
+    CHECK(counts[3] > 0);
+  }
+  CHECK(greedy(certain) == 2);
+  Sampler s(1.0F, 0, 5);
+  CHECK_THROWS_WITH_AS(s(std::vector<float>{-inf, -inf}), "scaling: Sampler: every logit is -inf",
+                       Error);
+}

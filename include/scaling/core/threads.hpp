@@ -120,14 +120,18 @@ class Team {
   detail::SpinBarrier* barrier_;
 };
 
-// Physical cores available: distinct (package, core) pairs in sysfs, else hardware_concurrency().
-// The environment variable SCALING_NUM_THREADS overrides it.
+// The largest team a model step runs on (its workspace keeps a row of scratch per member).
+inline constexpr unsigned kMaxTeam = 64;
+
+// Physical cores available: distinct (package, core) pairs in sysfs, else hardware_concurrency(),
+// at most kMaxTeam. The environment variable SCALING_NUM_THREADS overrides it.
 inline unsigned default_thread_count() {
   if (const char* env = std::getenv("SCALING_NUM_THREADS"); env != nullptr && *env != '\0') {
     char* end = nullptr;
     const unsigned long n = std::strtoul(env, &end, 10);
-    detail::require(end != nullptr && *end == '\0' && n >= 1 && n <= 1024,
-                    "SCALING_NUM_THREADS must be an integer in [1, 1024], got '", env, "'");
+    detail::require(end != nullptr && *end == '\0' && n >= 1 && n <= kMaxTeam,
+                    "SCALING_NUM_THREADS must be an integer in [1, ", kMaxTeam, "], got '", env,
+                    "'");
     return static_cast<unsigned>(n);
   }
   const unsigned logical = std::max(1U, std::thread::hardware_concurrency());
@@ -138,10 +142,10 @@ inline unsigned default_thread_count() {
     std::ifstream core(dir + "core_id");
     std::string p;
     std::string c;
-    if (!(package >> p) || !(core >> c)) return logical;
+    if (!(package >> p) || !(core >> c)) return std::min(kMaxTeam, logical);
     cores.emplace(p, c);
   }
-  return cores.empty() ? logical : static_cast<unsigned>(cores.size());
+  return std::min(kMaxTeam, cores.empty() ? logical : static_cast<unsigned>(cores.size()));
 }
 
 class ThreadPool {
@@ -161,48 +165,91 @@ class ThreadPool {
                     "ThreadPool's spin before sleep must not be negative, got ",
                     spin_before_sleep.count(), " µs");
     workers_.reserve(threads - 1);
-    for (unsigned id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+    try {
+      for (unsigned id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+    } catch (...) {  // a thread could not start: stop those that did, or their destructor aborts
+      stop_workers();
+      throw;
+    }
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
   ThreadPool(ThreadPool&&) = delete;
   ThreadPool& operator=(ThreadPool&&) = delete;
-  ~ThreadPool() {
+  ~ThreadPool() { stop_workers(); }
+
+  [[nodiscard]] unsigned size() const { return size_; }
+
+  // Runs body(const Team&) on every thread of the pool (the caller is member 0) and returns when
+  // all have finished. Calls from several threads are serialised. body must not throw (validate
+  // arguments before calling run()): the other members may be waiting for it at a barrier, so an
+  // exception that leaves body ends the program (std::terminate) instead. A run of this pool from
+  // inside one of its own runs would wait for itself: it throws scaling::Error instead.
+  template <class Body>
+  void run(Body&& body) {
+    detail::require(!Inside::holds(this),
+                    "ThreadPool::run called from inside a run of the same pool");
+    const std::lock_guard lock(mutex_);
+    const Inside inside(this);
+    if (size_ == 1) {
+      member(body, Team::solo());
+      return;
+    }
+    job_ctx_ = &body;
+    job_fn_ = [](void* ctx, const Team& team) {
+      member(*static_cast<std::remove_reference_t<Body>*>(ctx), team);
+    };
+    remaining_.store(size_ - 1, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+    member(body, Team(0, size_, &barrier_));
+    detail::spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; });
+  }
+
+ private:
+  // While it lives, this thread is inside a run of `pool` (runs of other pools may nest).
+  class Inside {
+   public:
+    explicit Inside(const ThreadPool* pool) : pool_(pool), outer_(innermost_) { innermost_ = this; }
+    ~Inside() { innermost_ = outer_; }
+    Inside(const Inside&) = delete;
+    Inside& operator=(const Inside&) = delete;
+    static bool holds(const ThreadPool* pool) {
+      for (const Inside* i = innermost_; i != nullptr; i = i->outer_) {
+        if (i->pool_ == pool) return true;
+      }
+      return false;
+    }
+
+   private:
+    const ThreadPool* pool_;
+    const Inside* outer_;
+    static inline thread_local const Inside* innermost_ = nullptr;
+  };
+
+  // One member's part of a run; noexcept, so an exception from body ends the program here.
+  template <class Body>
+  static void member(Body& body, const Team& team) noexcept {
+    body(team);
+  }
+
+  void stop_workers() {
     stop_.store(true, std::memory_order_relaxed);
     epoch_.fetch_add(1, std::memory_order_release);
     epoch_.notify_all();
     for (auto& w : workers_) w.join();
   }
 
-  [[nodiscard]] unsigned size() const { return size_; }
-
-  // Runs body(const Team&) on every thread of the pool (the caller is member 0) and returns when
-  // all have finished. body must not throw: validate arguments before calling run(). Calls from
-  // several threads are serialised.
-  template <class Body>
-  void run(Body&& body) {
-    const std::lock_guard lock(mutex_);
-    if (size_ == 1) {
-      body(Team::solo());
-      return;
-    }
-    job_ctx_ = &body;
-    job_fn_ = [](void* ctx, const Team& team) { (*static_cast<std::remove_reference_t<Body>*>(ctx))(team); };
-    remaining_.store(size_ - 1, std::memory_order_relaxed);
-    epoch_.fetch_add(1, std::memory_order_release);
-    epoch_.notify_all();
-    body(Team(0, size_, &barrier_));
-    detail::spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; });
-  }
-
- private:
   void work(unsigned id) {
     std::uint64_t seen = 0;
     for (;;) {
       await_job(seen);
       seen = epoch_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_relaxed)) return;
-      job_fn_(job_ctx_, Team(id, size_, &barrier_));
+      {
+        const Inside inside(this);
+        job_fn_(job_ctx_, Team(id, size_, &barrier_));
+      }
       remaining_.fetch_sub(1, std::memory_order_release);
     }
   }

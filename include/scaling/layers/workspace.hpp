@@ -7,12 +7,10 @@
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/tensor.hpp"
+#include "scaling/core/threads.hpp"
 #include "scaling/kernels/attention.hpp"
 
 namespace scaling {
-
-// Upper bound on the team size a workspace serves (attention keeps scores per member).
-inline constexpr std::size_t kMaxTeam = 64;
 
 // Scratch for steps of at most MaxTokens tokens of a model with dims D.
 template <Dims D, std::size_t MaxTokens>
@@ -40,10 +38,6 @@ struct Workspace {
   // Member `id`'s row of xn_member.
   float* member_xn(unsigned id) { return xn_member.data() + id * D.d_model; }
 };
-
-}  // namespace scaling
-
-namespace scaling {
 
 // The encoder sees its whole input in one step and keeps that input's keys and values here.
 template <Dims D>

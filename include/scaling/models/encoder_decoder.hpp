@@ -97,6 +97,7 @@ class EncoderDecoder {
   // Runs the encoder over input and caches every decoder layer's cross-attention keys and
   // values. Starts a new sequence: the decoder position goes back to 0.
   void encode(State& state, std::span<const Token> input, ThreadPool& pool = default_pool()) const {
+    detail::check_live(state.s_.live, "encode");
     detail::require(!input.empty(), "encode: the input is empty");
     detail::check_tokens<D>(input, 0, "encode");
     detail::check_pool(pool);
@@ -146,6 +147,7 @@ class EncoderDecoder {
   // Appends one decoder token; logits: (vocab) for the next position.
   void decode(State& state, Token token, std::span<float> logits,
               ThreadPool& pool = default_pool()) const {
+    detail::check_live(state.s_.live, "decode");
     detail::require(state.input_length_ > 0, "decode: no input encoded; call encode first");
     detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
     const std::array<Token, 1> one{token};
@@ -156,6 +158,7 @@ class EncoderDecoder {
 
  private:
   static void check_start(const State& state, std::span<const Token> prompt, const char* what) {
+    detail::check_live(state.s_.live, what);
     detail::require(state.input_length_ > 0, what, ": no input encoded; call encode first");
     detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,
                     " decoder tokens; call encode again or continue with decode");
