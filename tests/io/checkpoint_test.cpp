@@ -63,6 +63,25 @@ TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
   std::filesystem::remove(temp("encdec.safetensors"));
 }
 
+TEST_CASE("checkpoint: saving over the file a model was loaded from leaves its reader intact") {
+  const SparseModel a(3);
+  const SparseModel b(4);
+  const std::string path = temp("over.safetensors");
+  save_checkpoint(a, path);
+  const SafeTensorsFile mapped(path);  // Mode::kMap: the file's pages, not a copy
+  save_checkpoint(b, path);            // a new file renamed over the old: the mapping stays valid
+  SparseModel from_old;
+  load_checkpoint(from_old, mapped);
+  CHECK(logits_of(from_old) == logits_of(a));
+  SparseModel from_new;
+  load_checkpoint(from_new, path);
+  CHECK(logits_of(from_new) == logits_of(b));
+  CHECK_FALSE(std::filesystem::exists(path + ".partial"));
+  CHECK_THROWS_WITH_AS(save_checkpoint(a, temp("no/such/dir.safetensors")),
+                       doctest::Contains("cannot write"), Error);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("checkpoint: an in-memory file reads and loads like the file on disk") {
   const SparseModel a(3);
   const std::string path = temp("memory.safetensors");
@@ -154,6 +173,9 @@ TEST_CASE("checkpoint: mismatches are errors that name the tensor") {
   CHECK(load_error(bad).find("the checkpoint is for dims \"d_model=24,") != std::string::npos);
   rewrite(good, bad, keep, {});
   CHECK(load_error(bad).find("no \"scaling.dims\"") != std::string::npos);
+  rewrite(good, bad, keep, {{"scaling.format", "2"}, {"scaling.dims", dims_string(kTiny)}});
+  CHECK(load_error(bad).find("the checkpoint has format \"2\"; this library reads format \"1\"") !=
+        std::string::npos);
 
   LoadOptions other;
   other.model_name = "other";

@@ -204,7 +204,31 @@ TEST_CASE("safetensors: missing and empty files are clean errors in both modes")
     { std::FILE* out = std::fopen(path.string().c_str(), "wb"); REQUIRE(out != nullptr); std::fclose(out); }
     CHECK_THROWS_WITH_AS(SafeTensorsFile(path.string(), mode), doctest::Contains("too short"), Error);
     std::filesystem::remove(path);
+    CHECK_THROWS_WITH_AS(SafeTensorsFile(std::filesystem::temp_directory_path().string(), mode),
+                         doctest::Contains("not a regular file"), Error);
   }
+}
+
+TEST_CASE("safetensors: the writer refuses what the reader would reject") {
+  SafeTensorsWriter w;
+  const std::vector<float> none;
+  CHECK_THROWS_WITH_AS(w.add("__metadata__", {0}, none),
+                       "scaling: safetensors writer: \"__metadata__\" cannot name a tensor", Error);
+  CHECK_THROWS_WITH_AS(w.add("bad\xff", {0}, none),
+                       "scaling: safetensors writer: a tensor name is not valid UTF-8", Error);
+  CHECK_THROWS_WITH_AS(
+      w.add("huge", {std::size_t{1} << 62, 4}, none),
+      "scaling: safetensors writer: tensor \"huge\": the byte count of its shape overflows", Error);
+  CHECK_THROWS_WITH_AS(w.metadata("k\xc3", "v"),
+                       "scaling: safetensors writer: a metadata key is not valid UTF-8", Error);
+  CHECK_THROWS_WITH_AS(w.metadata("k", "\xed\xa0\x80"),
+                       "scaling: safetensors writer: a metadata value is not valid UTF-8", Error);
+  w.add("caf\xc3\xa9", {2, 0}, none);  // what it accepts reads back
+  w.metadata("\xf0\x9f\x98\x80", "ok");
+  const std::vector<std::byte> bytes = w.bytes();
+  const Header h = parse_file(bytes, "written.safetensors");
+  CHECK(h.find("caf\xc3\xa9") != nullptr);
+  CHECK(h.metadata.at("\xf0\x9f\x98\x80") == "ok");
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // Checkpoints of a compiled model as safetensors files. Tensor names are the model's weight names
 // (the dotted paths its `visit` lists: "decoder.layers.3.attn.q.w"), shapes are the compile-time
 // extents, and __metadata__ records the shape config:
-//   "scaling.format" = "1"
+//   "scaling.format" = "1"          (a file with another format is refused)
 //   "scaling.dims"   = "d_model=1024,d_ff=4096,n_heads=16,d_head=64,vocab=32000,max_len=512"
 //   "scaling.model"  = a name the caller gives (optional; checked when both sides give one)
 // Loading checks everything before it writes a single weight: every expected tensor is present
@@ -85,6 +85,9 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
     const auto it = h.metadata.find(key);
     return it == h.metadata.end() ? nullptr : &it->second;
   };
+  if (const std::string* format = meta("scaling.format"); format != nullptr && *format != "1") {
+    fail(path, ": the checkpoint has format \"", *format, "\"; this library reads format \"1\"");
+  }
   const std::string want_dims = dims_string(Model::kDims);
   if (const std::string* dims = meta("scaling.dims"); dims == nullptr) {
     fail(path, ": no \"scaling.dims\" in __metadata__; expected \"", want_dims, "\"");

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -283,6 +284,8 @@ class SafeTensorsFile {
 #endif
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) fail(path, ": cannot open");
+    std::error_code error;  // (a directory opens, and reports a size of 2^63 − 1)
+    if (!std::filesystem::is_regular_file(path, error)) fail(path, ": not a regular file");
     const auto size = static_cast<std::streamoff>(in.tellg());
     if (size < 0) fail(path, ": cannot read its size");
     copy_.resize(static_cast<std::size_t>(size));
@@ -329,15 +332,28 @@ class SafeTensorsWriter {
     add_view(std::move(name), std::move(shape), copies_.back());
   }
   // Adds values without a copy (a model's weights): they must stay unchanged until written.
+  // Whatever the writer accepts, SafeTensorsFile reads back.
   void add_view(std::string name, std::vector<std::size_t> shape, std::span<const float> values) {
+    using scaling::detail::require;
+    check_text(name, "tensor name");
+    require(name != "__metadata__", "safetensors writer: \"__metadata__\" cannot name a tensor");
     std::size_t n = 1;
-    for (std::size_t e : shape) n *= e;
-    scaling::detail::require(n == values.size(), "safetensors writer: tensor \"", name, "\" has shape of ", n,
-                             " elements but ", values.size(), " values");
-    scaling::detail::require(names_.emplace(name, true).second, "safetensors writer: duplicate tensor \"", name, "\"");
+    for (std::size_t e : shape) {
+      require(e == 0 || n <= SIZE_MAX / 4 / e, "safetensors writer: tensor \"", name,
+              "\": the byte count of its shape overflows");
+      n *= e;
+    }
+    require(n == values.size(), "safetensors writer: tensor \"", name, "\" has shape of ", n,
+            " elements but ", values.size(), " values");
+    require(names_.emplace(name, true).second, "safetensors writer: duplicate tensor \"", name,
+            "\"");
     tensors_.push_back({std::move(name), std::move(shape), values});
   }
-  void metadata(std::string key, std::string value) { metadata_[std::move(key)] = std::move(value); }
+  void metadata(std::string key, std::string value) {
+    check_text(key, "metadata key");
+    check_text(value, "metadata value");
+    metadata_[std::move(key)] = std::move(value);
+  }
 
   // The whole file in memory.
   [[nodiscard]] std::vector<std::byte> bytes() const {
@@ -349,13 +365,23 @@ class SafeTensorsWriter {
     return out;
   }
 
-  // Streams the file to path: nothing is staged in memory but the header.
+  // Streams the file to path: nothing is staged in memory but the header. The bytes go to
+  // path + ".partial", renamed to path once complete, so a reader never sees a half-written file,
+  // and one that maps the old file at path (SafeTensorsFile's kMap, e.g. the checkpoint the
+  // weights being saved came from) keeps reading the old contents: truncating a mapped file in
+  // place would kill it with SIGBUS.
   void write(const std::string& path) const {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    scaling::detail::require(static_cast<bool>(out), path, ": cannot write");
+    const std::string partial = path + ".partial";
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    scaling::detail::require(static_cast<bool>(out), partial, ": cannot write");
     emit([&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); });
-    out.flush();
-    scaling::detail::require(static_cast<bool>(out), path, ": cannot write");
+    out.close();
+    std::error_code error;
+    if (out) std::filesystem::rename(partial, path, error);
+    if (!out || error) {
+      std::filesystem::remove(partial, error);
+      scaling::detail::fail(path, ": cannot write");
+    }
   }
 
  private:
@@ -415,6 +441,12 @@ class SafeTensorsWriter {
         sink(block.data(), 4 * n);
       }
     }
+  }
+
+  // The reader requires UTF-8 (io/json.hpp).
+  static void check_text(std::string_view text, const char* what) {
+    scaling::detail::require(detail::valid_utf8(text), "safetensors writer: a ", what,
+                             " is not valid UTF-8");
   }
 
   static std::string quote(std::string_view s) {
