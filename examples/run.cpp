@@ -131,7 +131,12 @@ int run(int argc, char** argv) {
   const std::string& name = named->second;
   const runner::Entry& e = find_model(name, path);
   const std::string want = scaling::io::dims_string(e.dims);
-  if (const auto dims = meta.find("scaling.dims"); dims != meta.end() && dims->second != want) {
+  const auto dims = meta.find("scaling.dims");
+  if (dims == meta.end()) {
+    throw scaling::Error(
+        path + ": no \"scaling.dims\" in __metadata__, so it cannot be checked against " + name);
+  }
+  if (dims->second != want) {
     throw scaling::Error(path + ": the checkpoint has dims \"" + dims->second + "\", but " + name + " has \"" + want + "\"");
   }
   if (e.encoder && input.empty()) throw UsageError(name + " is an encoder–decoder model: give its input with --input");

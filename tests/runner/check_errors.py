@@ -43,6 +43,8 @@ def main(runner, out_dir):
     write(out / "unknown.safetensors", {**header, "__metadata__": {**meta, "scaling.model": "no-such-model"}}, body)
     write(out / "renamed.safetensors", {**header, "__metadata__": {**meta, "scaling.model": "small-sparse-ff"}}, body)
     write(out / "wrong-dims.safetensors", {**header, "__metadata__": {**meta, "scaling.model": "t5-large-dense"}}, body)
+    no_dims = {k: v for k, v in meta.items() if k != "scaling.dims"}  # refused before a 3 GB model is allocated
+    write(out / "no-dims.safetensors", {**header, "__metadata__": {**no_dims, "scaling.model": "t5-large-dense"}}, body)
 
     g = str(good)
     cases = [  # (arguments, words the error line must contain)
@@ -79,6 +81,7 @@ def main(runner, out_dir):
         (["run", str(out / "unknown.safetensors"), "--prompt", "1"], "no compiled model"),
         (["run", str(out / "renamed.safetensors"), "--prompt", "1"], "is missing"),
         (["run", str(out / "wrong-dims.safetensors"), "--prompt", "1"], "dims"),
+        (["run", str(out / "no-dims.safetensors"), "--prompt", "1"], "cannot be checked against"),
     ]
     failed = 0
     for args, words in cases:
