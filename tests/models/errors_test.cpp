@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "scaling/io/checkpoint.hpp"
 #include "scaling/models/configs.hpp"
 #include "test_dims.hpp"
 
@@ -117,6 +118,52 @@ TEST_CASE("a moved-from state is rejected; the state it moved to decodes on") {
                        (std::string("scaling: prefill") + moved).c_str(), Error);
   CHECK_THROWS_WITH_AS(seq2seq.decode(from, 4, logits, pool),
                        (std::string("scaling: decode") + moved).c_str(), Error);
+}
+
+TEST_CASE("a moved-from model is rejected; the model it moved to runs on") {
+  ThreadPool pool(2);
+  const std::vector<Token> prompt{1, 2, 3};
+  std::vector<float> expected(kTiny.vocab);
+  std::vector<float> logits(kTiny.vocab);
+  DenseDecoderOnly<kTiny, 1> reference(1);
+  auto ref_state = reference.new_state();
+  reference.prefill(ref_state, prompt, expected, pool);
+
+  DenseDecoderOnly<kTiny, 1> from(1);
+  auto state = from.new_state();
+  const DenseDecoderOnly<kTiny, 1> to(std::move(from));
+  to.prefill(state, prompt, logits, pool);
+  CHECK(logits == expected);
+  state.reset();
+  CHECK(from.weight_bytes() == 0);
+  CHECK_THROWS_WITH_AS(from.prefill(state, prompt, logits, pool),
+                       "scaling: prefill: the model was moved from", Error);
+  CHECK_THROWS_WITH_AS(from.forward(state, prompt, logits, pool),
+                       "scaling: forward: the model was moved from", Error);
+  to.prefill(state, prompt, logits, pool);
+  CHECK_THROWS_WITH_AS(from.decode(state, 4, logits, pool),
+                       "scaling: decode: the model was moved from", Error);
+  CHECK_THROWS_WITH_AS(from.prepare(), "scaling: prepare: the model was moved from", Error);
+  CHECK_THROWS_WITH_AS(io::save_checkpoint(from, "unused.safetensors"),
+                       "scaling: unused.safetensors: cannot save a model that was moved from",
+                       Error);
+  io::SafeTensorsWriter empty;
+  const io::SafeTensorsFile file("mem.safetensors", empty.bytes());
+  CHECK_THROWS_WITH_AS(io::load_checkpoint(from, file),
+                       "scaling: mem.safetensors: cannot load into a model that was moved from",
+                       Error);
+
+  DenseEncoderDecoder<kTiny, 1, 1> seq2seq_from(1);
+  const DenseEncoderDecoder<kTiny, 1, 1> seq2seq(std::move(seq2seq_from));
+  auto s = seq2seq.new_state();
+  CHECK_THROWS_WITH_AS(seq2seq_from.encode(s, prompt, pool),
+                       "scaling: encode: the model was moved from", Error);
+  seq2seq.encode(s, prompt, pool);
+  CHECK_THROWS_WITH_AS(seq2seq_from.prefill(s, prompt, logits, pool),
+                       "scaling: prefill: the model was moved from", Error);
+  seq2seq.prefill(s, prompt, logits, pool);
+  CHECK_THROWS_WITH_AS(seq2seq_from.decode(s, 4, logits, pool),
+                       "scaling: decode: the model was moved from", Error);
 }
 
 TEST_CASE("a pool larger than the supported team is rejected") {

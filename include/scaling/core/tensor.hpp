@@ -15,10 +15,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+
+#include "scaling/core/error.hpp"
 
 namespace scaling {
 
@@ -96,6 +99,20 @@ class AlignedBuffer {
 #endif
     std::memset(data_.get(), 0, bytes);
   }
+  // A moved-from buffer is empty (size 0, no data), not a size without storage.
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : size_(std::exchange(other.size_, 0)), data_(std::move(other.data_)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    if (this != &other) {
+      size_ = std::exchange(other.size_, 0);
+      data_ = std::move(other.data_);
+    }
+    return *this;
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() = default;
+
   [[nodiscard]] float* data() const { return data_.get(); }
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] std::span<float> span() const { return {data_.get(), size_}; }
@@ -201,12 +218,25 @@ class Owned {
   }
   Owned(const Owned&) = delete;  // views point into our own arena
   Owned& operator=(const Owned&) = delete;
-  Owned(Owned&&) noexcept = default;  // the arena moves with its views
-  Owned& operator=(Owned&&) noexcept = default;
+  // The arena moves with its views; the moved-from side keeps null views and no arena
+  // (holds_weights() false), never views into the arena it gave away.
+  Owned(Owned&& other) noexcept
+      : arena_(std::move(other.arena_)), weights_(std::exchange(other.weights_, W{})) {}
+  Owned& operator=(Owned&& other) noexcept {
+    if (this != &other) {
+      arena_ = std::move(other.arena_);
+      weights_ = std::exchange(other.weights_, W{});
+    }
+    return *this;
+  }
   ~Owned() = default;
+
+  // False once moved from: the models refuse to run, save or load it.
+  [[nodiscard]] bool holds_weights() const { return arena_.data() != nullptr; }
 
   // Builds every layer's derived data from the current weights (call after writing them).
   void prepare() {
+    detail::require(holds_weights(), "prepare: the model was moved from");
     detail::BuildDerived build;
     weights_.visit(build);
   }

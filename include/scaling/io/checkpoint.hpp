@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "scaling/core/dims.hpp"
@@ -63,6 +64,8 @@ inline std::string shape_string(const std::vector<std::size_t>& shape) {
 // Writes every weight of `model` (F32) with the metadata above.
 template <class Model>
 void save_checkpoint(const Model& model, const std::string& path, const std::string& model_name = {}) {
+  scaling::detail::require(model.weight_bytes() > 0, path,
+                           ": cannot save a model that was moved from");
   SafeTensorsWriter w;
   auto views = model.weights();  // a copy of the views: visit() takes them by reference
   detail::EachTensor each([&](std::string name, std::vector<std::size_t> shape, std::span<float> values) {
@@ -80,6 +83,8 @@ template <class Model>
 void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOptions& options = {}) {
   using scaling::detail::fail;
   const std::string& path = file.path();
+  scaling::detail::require(model.weight_bytes() > 0, path,
+                           ": cannot load into a model that was moved from");
   const Header& h = file.header();
   const auto meta = [&](const char* key) -> const std::string* {
     const auto it = h.metadata.find(key);
