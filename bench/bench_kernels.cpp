@@ -9,8 +9,7 @@
 // QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
 // cached keys and values (attention/…) at the 800M shape.
 //
-//   build/bench/bench/bench_kernels --benchmark_repetitions=5
-//   --benchmark_report_aggregates_only=true
+//   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 

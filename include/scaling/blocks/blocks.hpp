@@ -2,8 +2,7 @@
 // Transformer blocks: pre-norm residual sublayers, x += Sublayer(Norm(x)).
 //   DecoderBlock<Norm, SelfAttn, Ffn>       decoder-only stacks
 //   EncoderBlock<Norm, Attn, Ffn>           the encoder of an encoder–decoder stack
-//   CrossDecoderBlock<Norm, SelfAttn, CrossAttn, Ffn>  its decoder: self-attention,
-//   cross-attention, FF
+//   CrossDecoderBlock<Norm, SelfAttn, CrossAttn, Ffn>  its decoder: self-, cross-attention, FF
 // Any layer with Weights, State and forward<Arch>(Step, Weights, State, Workspace, xn, x) plugs in
 // as a sublayer; the norm is a policy too (LayerNorm or RmsNorm). A sublayer may also say what it
 // reads first (first_reads(Weights, Team) → FirstReads), which the sublayer before it is given as

@@ -100,7 +100,7 @@ class DecoderOnly {
   void decode(State& state, Token token, std::span<float> logits,
               ThreadPool& pool = default_pool()) const {
     check_model("decode");
-    detail::check_live(state.s_.live, "decode");
+    detail::check_live(state.s_, "decode");
     detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
     const std::array<Token, 1> one{token};
     detail::check_tokens<D>(one, state.s_.pos, "decode");
@@ -115,7 +115,7 @@ class DecoderOnly {
 
   void check_start(const State& state, std::span<const Token> prompt, const char* what) const {
     check_model(what);
-    detail::check_live(state.s_.live, what);
+    detail::check_live(state.s_, what);
     detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,
                     " tokens; call reset() first or continue with decode");
     detail::require(!prompt.empty(), what, ": the prompt is empty");

@@ -98,7 +98,7 @@ class EncoderDecoder {
   // values. Starts a new sequence: the decoder position goes back to 0.
   void encode(State& state, std::span<const Token> input, ThreadPool& pool = default_pool()) const {
     check_model("encode");
-    detail::check_live(state.s_.live, "encode");
+    detail::check_live(state.s_, "encode");
     detail::require(!input.empty(), "encode: the input is empty");
     detail::check_tokens<D>(input, 0, "encode");
     detail::check_pool(pool);
@@ -149,7 +149,7 @@ class EncoderDecoder {
   void decode(State& state, Token token, std::span<float> logits,
               ThreadPool& pool = default_pool()) const {
     check_model("decode");
-    detail::check_live(state.s_.live, "decode");
+    detail::check_live(state.s_, "decode");
     detail::require(state.input_length_ > 0, "decode: no input encoded; call encode first");
     detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
     const std::array<Token, 1> one{token};
@@ -165,7 +165,7 @@ class EncoderDecoder {
 
   void check_start(const State& state, std::span<const Token> prompt, const char* what) const {
     check_model(what);
-    detail::check_live(state.s_.live, what);
+    detail::check_live(state.s_, what);
     detail::require(state.input_length_ > 0, what, ": no input encoded; call encode first");
     detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,
                     " decoder tokens; call encode again or continue with decode");

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
-#include <utility>
 
 #include "scaling/core/dims.hpp"
 #include "scaling/core/error.hpp"
@@ -67,30 +66,6 @@ inline void check_pool(const ThreadPool& pool) {
           " threads is larger than the supported team size ", kMaxTeam);
 }
 
-// True until the state that holds it is moved from: a moved-from state has no buffers left, so
-// the models refuse it (check_live) instead of writing through null pointers.
-class Live {
- public:
-  Live() = default;
-  Live(Live&& other) noexcept : live_(std::exchange(other.live_, false)) {}
-  Live& operator=(Live&& other) noexcept {
-    if (this != &other) live_ = std::exchange(other.live_, false);
-    return *this;
-  }
-  Live(const Live&) = delete;
-  Live& operator=(const Live&) = delete;
-  ~Live() = default;
-  explicit operator bool() const { return live_; }
-
- private:
-  bool live_ = true;
-};
-
-inline void check_live(const Live& live, std::string_view what) {
-  require(static_cast<bool>(live), what,
-          ": the state was moved from; get a new one from new_state()");
-}
-
 // Per-sequence state of a decoder: block states (KV caches), the residual stream and scratch.
 template <Dims D, class Block, std::size_t Layers>
 struct DecoderState {
@@ -98,8 +73,14 @@ struct DecoderState {
   Workspace<D, kPrefillChunk> ws;
   AlignedBuffer x{kPrefillChunk * D.d_model};  // (kPrefillChunk, d_model) residual stream
   std::size_t pos = 0;                         // tokens decoded so far
-  Live live;
 };
+
+// A moved-from state has no buffers left (AlignedBuffer's move empties them): the models refuse
+// it instead of writing through null pointers.
+template <class State>
+void check_live(const State& s, std::string_view what) {
+  require(s.x.data() != nullptr, what, ": the state was moved from; get a new one from new_state()");
+}
 
 // Runs `tokens` through the decoder at the state's position, advancing it, in chunks of
 // kPrefillChunk. Writes the logits of the last token to out (last_only) or of every token.
