@@ -58,8 +58,6 @@ TEST_CASE("sampling is reproducible from the seed and follows softmax(logits / T
   CHECK(same < 100);  // a different seed gives a different sequence
 }
 
-}  // namespace
-
 TEST_CASE("logits with NaN are an error; +inf is certain, -inf never drawn") {
   const float inf = INFINITY;
   for (const std::vector<float>& bad :
@@ -89,3 +87,5 @@ TEST_CASE("logits with NaN are an error; +inf is certain, -inf never drawn") {
   CHECK_THROWS_WITH_AS(s(std::vector<float>{-inf, -inf}), "scaling: Sampler: every logit is -inf",
                        Error);
 }
+
+}  // namespace

@@ -99,7 +99,7 @@ class DecoderOnly {
   // Appends one token; logits: (vocab) for the next position.
   void decode(State& state, Token token, std::span<float> logits,
               ThreadPool& pool = default_pool()) const {
-    check_model("decode");
+    detail::check_model(weights_, "decode");
     detail::check_live(state.s_, "decode");
     detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
     const std::array<Token, 1> one{token};
@@ -109,12 +109,8 @@ class DecoderOnly {
   }
 
  private:
-  void check_model(const char* what) const {
-    detail::require(weights_.holds_weights(), what, ": the model was moved from");
-  }
-
   void check_start(const State& state, std::span<const Token> prompt, const char* what) const {
-    check_model(what);
+    detail::check_model(weights_, what);
     detail::check_live(state.s_, what);
     detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,
                     " tokens; call reset() first or continue with decode");

@@ -97,7 +97,7 @@ class EncoderDecoder {
   // Runs the encoder over input and caches every decoder layer's cross-attention keys and
   // values. Starts a new sequence: the decoder position goes back to 0.
   void encode(State& state, std::span<const Token> input, ThreadPool& pool = default_pool()) const {
-    check_model("encode");
+    detail::check_model(weights_, "encode");
     detail::check_live(state.s_, "encode");
     detail::require(!input.empty(), "encode: the input is empty");
     detail::check_tokens<D>(input, 0, "encode");
@@ -148,7 +148,7 @@ class EncoderDecoder {
   // Appends one decoder token; logits: (vocab) for the next position.
   void decode(State& state, Token token, std::span<float> logits,
               ThreadPool& pool = default_pool()) const {
-    check_model("decode");
+    detail::check_model(weights_, "decode");
     detail::check_live(state.s_, "decode");
     detail::require(state.input_length_ > 0, "decode: no input encoded; call encode first");
     detail::require(state.s_.pos > 0, "decode: the state holds no tokens; call prefill first");
@@ -159,12 +159,8 @@ class EncoderDecoder {
   }
 
  private:
-  void check_model(const char* what) const {
-    detail::require(weights_.holds_weights(), what, ": the model was moved from");
-  }
-
   void check_start(const State& state, std::span<const Token> prompt, const char* what) const {
-    check_model(what);
+    detail::check_model(weights_, what);
     detail::check_live(state.s_, what);
     detail::require(state.input_length_ > 0, what, ": no input encoded; call encode first");
     detail::require(state.s_.pos == 0, what, ": the state already holds ", state.s_.pos,

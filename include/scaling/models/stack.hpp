@@ -75,6 +75,12 @@ struct DecoderState {
   std::size_t pos = 0;                         // tokens decoded so far
 };
 
+// A moved-from model has no weights (Owned's move leaves null views): refused, never read.
+template <class W>
+void check_model(const Owned<W>& weights, std::string_view what) {
+  require(weights.holds_weights(), what, ": the model was moved from");
+}
+
 // A moved-from state has no buffers left (AlignedBuffer's move empties them): the models refuse
 // it instead of writing through null pointers.
 template <class State>
