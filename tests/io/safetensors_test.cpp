@@ -190,6 +190,25 @@ TEST_CASE("safetensors: malformed JSON is rejected") {
   CHECK_REJECTS(file("{\"x\":\"unterminated", 0), "unterminated string");
 }
 
+TEST_CASE("safetensors: the header's JSON values are bounded, at 2^20") {
+  // {"a":[0,0,…]}: the object, the array and n integers.
+  const auto doc = [](std::size_t n) {
+    std::string json = R"({"a":[)";
+    for (std::size_t i = 0; i < n; ++i) json += i == 0 ? "0" : ",0";
+    return json + "]}";
+  };
+  constexpr std::size_t kMax = std::size_t{1} << 20;
+  const Json at_limit = parse_json(doc(kMax - 2), "limit.json");
+  const JsonObject* top = at_limit.object();
+  REQUIRE(top != nullptr);
+  REQUIRE(top->size() == 1);
+  const JsonArray* a = (*top)[0].value.array();
+  REQUIRE(a != nullptr);
+  CHECK(a->size() == kMax - 2);
+  CHECK_THROWS_WITH_AS(parse_json(doc(kMax - 1), "over.json"),
+                       doctest::Contains("more than 1048576 JSON values"), Error);
+}
+
 TEST_CASE("safetensors: escapes and padding that the format allows are accepted") {
   const std::string json = R"({"__metadata__":{"k\u00e9\ud83d\ude00":"a\"b\\c\/"},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}    )";
   const Header h = parse_file(file(json, 8), "ok.safetensors");

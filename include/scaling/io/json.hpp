@@ -1,8 +1,9 @@
 #pragma once
 // A strict parser for the JSON a safetensors header may hold: objects, arrays, strings and
 // non-negative integers, nothing else (no floats, negatives, true / false / null). The input is
-// untrusted: every byte is checked, UTF-8 must be valid, duplicate keys are errors, nesting is
-// bounded, integers must fit in 64 bits, and nothing is read past the end of the input.
+// untrusted: every byte is checked, UTF-8 must be valid, duplicate keys are errors, nesting and
+// the number of values are bounded, integers must fit in 64 bits, and nothing is read past the
+// end of the input.
 
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +98,11 @@ class JsonParser {
 
  private:
   static constexpr std::size_t kMaxDepth = 16;  // safetensors needs 3
+  // A parsed value takes 40 bytes in an array and ~140 in an object (with its key and the key
+  // index) where its text may take 2 ("0,"): without a bound, a header of 100 MB of small values
+  // parsed into ~3 GB. A tensor's entry is about 9 values, so this allows 100,000 tensors, and
+  // the parse of any header takes at most ~0.25 GB (2^20 object members: 150 MB, plus strings).
+  static constexpr std::size_t kMaxValues = std::size_t{1} << 20;
 
   [[noreturn]] void fail_here(std::string_view what) const {
     scaling::detail::fail(where_, ": ", what, " (header byte ", at_, ")");
@@ -115,6 +121,9 @@ class JsonParser {
 
   Json value(std::size_t depth) {
     if (depth > kMaxDepth) fail_here("JSON nested too deeply");
+    if (++values_ > kMaxValues) {
+      fail_here("the header holds more than " + std::to_string(kMaxValues) + " JSON values");
+    }
     const char c = peek();
     if (at_ >= text_.size()) fail_here("unexpected end of the header");
     if (c == '{') return {object(depth)};
@@ -273,6 +282,7 @@ class JsonParser {
   std::string_view text_;
   std::string_view where_;
   std::size_t at_ = 0;
+  std::size_t values_ = 0;  // parsed so far
 };
 
 }  // namespace detail
