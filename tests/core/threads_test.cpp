@@ -34,6 +34,24 @@ TEST_CASE("Team::split covers 0..n exactly in grain-aligned contiguous parts") {
   }
 }
 
+TEST_CASE("Team::lane makes the members of a lane a team; bad teams, lanes and grains throw") {
+  // A team of 5 in 2 lanes: members 0, 2, 4 (lane 0) are 0, 1, 2 of 3; members 1, 3 are 0, 1 of 2.
+  for (unsigned id = 0; id < 5; ++id) {
+    const Team lane = Team(id, 5, nullptr).lane(id % 2, 2);
+    CHECK(lane.id() == id / 2);
+    CHECK(lane.size() == (id % 2 == 0 ? 3U : 2U));
+  }
+  using doctest::Contains;
+  CHECK_THROWS_WITH_AS(Team(2, 2, nullptr), Contains("member 2 of a team of 2"), scaling::Error);
+  CHECK_THROWS_WITH_AS(Team(0, 0, nullptr), Contains("member 0 of a team of 0"), scaling::Error);
+  CHECK_THROWS_WITH_AS((void)Team::solo().split(8, 0), Contains("grain 0"), scaling::Error);
+  CHECK_THROWS_WITH_AS((void)Team(1, 4, nullptr).lane(0, 2), Contains("not in lane 0 of 2"),
+                       scaling::Error);
+  CHECK_THROWS_WITH_AS((void)Team(0, 4, nullptr).lane(0, 0), Contains("lane 0 of 0"),
+                       scaling::Error);
+  CHECK_THROWS_WITH_AS((void)Team::solo().lane(0, 2), Contains("lane 0 of 2"), scaling::Error);
+}
+
 TEST_CASE("ThreadPool runs every member and its barrier orders the phases") {
   using std::chrono::microseconds;
   // Workers that sleep at once, that spin 50 µs first (the caller pausing 100 µs now and then, so

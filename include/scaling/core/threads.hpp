@@ -84,8 +84,11 @@ struct Range {
 // The view a kernel has of the threads running it.
 class Team {
  public:
+  // Member `id` of `size` (id < size); the barrier may be null for a team that never syncs.
   Team(unsigned id, unsigned size, detail::SpinBarrier* barrier)
-      : id_(id), size_(size), barrier_(barrier) {}
+      : id_(id), size_(size), barrier_(barrier) {
+    detail::require(id < size, "Team: member ", id, " of a team of ", size);
+  }
   // A team of one: what tests and single-threaded callers pass.
   static Team solo() { return {0, 1, nullptr}; }
 
@@ -99,13 +102,16 @@ class Team {
 
   // The members whose id ≡ lane (mod lanes) as a team of their own, for splitting work among
   // them (it cannot synchronise). A kernel whose parts each read their own weights gives each
-  // part to one lane of members: lanes ≤ size(), lane < lanes.
+  // part to one lane of members: lanes ≤ size(), and this member in the lane (id ≡ lane).
   [[nodiscard]] Team lane(unsigned lane, unsigned lanes) const {
+    detail::require(lanes >= 1 && lanes <= size_ && id_ % lanes == lane, "Team::lane: member ", id_,
+                    " of ", size_, " is not in lane ", lane, " of ", lanes);
     return {id_ / lanes, (size_ - lane + lanes - 1) / lanes, nullptr};
   }
 
   // This member's contiguous share of [0, n); share boundaries are multiples of `grain`.
   [[nodiscard]] Range split(std::size_t n, std::size_t grain = 1) const {
+    detail::require(grain >= 1, "Team::split: grain 0");
     const std::size_t chunks = (n + grain - 1) / grain;
     const std::size_t per = chunks / size_;
     const std::size_t extra = chunks % size_;
