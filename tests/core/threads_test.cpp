@@ -3,11 +3,18 @@
 #include "scaling/core/threads.hpp"
 
 #include <doctest/doctest.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -135,6 +142,52 @@ TEST_CASE("a run of a pool from inside its own run is an error; runs of other po
     });
     CHECK(after == 1);
   }
+}
+
+// Threads of this process (entries of /proc/self/task).
+std::size_t thread_count() {
+  const std::filesystem::directory_iterator tasks("/proc/self/task");
+  return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
+}
+
+TEST_CASE("a worker that cannot start: the pool joins those that did and throws") {
+  // Every new thread's stack is 1 GiB (pthread's default attributes) and the address space may
+  // grow by 2.5 GiB: two workers start, the third cannot (pthread_create fails, std::thread
+  // throws std::system_error). Without the constructor's catch, the two started workers'
+  // std::thread objects would be destroyed joinable, which ends the program.
+  constexpr std::size_t kStack = std::size_t{1} << 30;
+  pthread_attr_t saved_attr;
+  REQUIRE(pthread_getattr_default_np(&saved_attr) == 0);
+  pthread_attr_t big;
+  REQUIRE(pthread_attr_init(&big) == 0);
+  REQUIRE(pthread_attr_setstacksize(&big, kStack) == 0);
+  rlimit saved_limit{};
+  REQUIRE(getrlimit(RLIMIT_AS, &saved_limit) == 0);
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0;
+  REQUIRE(static_cast<bool>(statm >> pages));
+  const auto vm = pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t before = thread_count();
+
+  REQUIRE(pthread_setattr_default_np(&big) == 0);
+  rlimit tight = saved_limit;
+  tight.rlim_cur = vm + kStack * 5 / 2;
+  REQUIRE(setrlimit(RLIMIT_AS, &tight) == 0);
+  bool threw = false;
+  try {
+    ThreadPool pool(8);
+  } catch (const std::system_error&) {
+    threw = true;
+  }
+  REQUIRE(setrlimit(RLIMIT_AS, &saved_limit) == 0);
+  REQUIRE(pthread_setattr_default_np(&saved_attr) == 0);
+  pthread_attr_destroy(&big);
+  pthread_attr_destroy(&saved_attr);
+
+  CHECK(threw);
+  CHECK(thread_count() == before);  // the started workers were joined
+  ThreadPool pool(3);               // and pools start again
+  CHECK(pool.size() == 3);
 }
 
 }  // namespace
