@@ -702,11 +702,19 @@ void check_multiplicative() {
     scaling::kernels::pack_panels<In, M>(e.data(), panels.data());
     for (unsigned size : {1U, 2U, 3U}) {
       std::vector<float> panel_y(S * M);
+      std::vector<int> writers(S * M, 0);  // each output written by one member only: no race
       for (unsigned id = 0; id < size; ++id) {
-        scaling::kernels::multiplicative_panels<S, In, M, Arch>(Team(id, size, nullptr), d.data(), panels.data(),
-                                                                x.data(), b.data(), panel_y.data());
+        std::vector<float> mine(S * M, std::numeric_limits<float>::quiet_NaN());
+        scaling::kernels::multiplicative_panels<S, In, M, Arch>(
+            Team(id, size, nullptr), d.data(), panels.data(), x.data(), b.data(), mine.data());
+        for (std::size_t o = 0; o < S * M; ++o) {
+          if (std::isnan(mine[o])) continue;
+          ++writers[o];
+          panel_y[o] = mine[o];
+        }
       }
       CHECK(panel_y == y);
+      CHECK(std::count(writers.begin(), writers.end(), 1) == static_cast<std::ptrdiff_t>(S * M));
     }
   }
 }

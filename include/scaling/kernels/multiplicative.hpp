@@ -459,7 +459,8 @@ void multiplicative_panels(const Team& team, const float* d, const float* panels
                                                                   x, b, y, g * kGroupWidth);
   }
   if constexpr (kUnits > kGroups) {
-    if (mine.end == kUnits) {
+    // (Not a member with no units: a team larger than kUnits gives some members {kUnits, kUnits}.)
+    if (mine.begin < kUnits && mine.end == kUnits) {
       constexpr std::size_t c0 = kGroups * kGroupWidth;
       if constexpr (kLeft > 0)
         detail::panel_outputs<S, In, M, kPanelWidth, kLeft, Arch>(d, panels + c0 * In, x, b, y, c0);
