@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "scaling/models/sampling.hpp"
@@ -56,6 +57,28 @@ TEST_CASE("sampling is reproducible from the seed and follows softmax(logits / T
   Sampler again(0.7F, 3, 42);
   for (int i = 0; i < 100; ++i) same += other(logits) == again(logits) ? 1 : 0;
   CHECK(same < 100);  // a different seed gives a different sequence
+}
+
+TEST_CASE("sampling follows softmax for logits whose exponentials over- or underflow") {
+  // exp(1000) overflows and exp(-1000) underflows even in double: the sampler must subtract the
+  // largest logit first. Softmax of {0, -1, -2} and of {0, -1}, shifted by ±1000.
+  constexpr int kDraws = 20000;
+  const std::vector<std::pair<std::vector<float>, std::vector<double>>> cases{
+      {{998.0F, 1000.0F, 999.0F}, {-2.0, 0.0, -1.0}}, {{-1001.0F, -1000.0F}, {-1.0, 0.0}}};
+  for (const auto& [logits, shifted] : cases) {
+    Sampler s(1.0F, 0, 11);
+    std::vector<int> counts(logits.size(), 0);
+    for (int i = 0; i < kDraws; ++i) ++counts[static_cast<std::size_t>(s(logits))];
+    double z = 0.0;
+    for (const double l : shifted) z += std::exp(l);
+    for (std::size_t id = 0; id < logits.size(); ++id) {
+      const double p = std::exp(shifted[id]) / z;
+      const double sd = std::sqrt(kDraws * p * (1 - p));
+      CAPTURE(logits[0]);
+      CAPTURE(id);
+      CHECK(std::abs(counts[id] - kDraws * p) <= 5 * sd);
+    }
+  }
 }
 
 TEST_CASE("logits with NaN are an error; +inf is certain, -inf never drawn") {
