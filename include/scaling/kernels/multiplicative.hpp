@@ -440,8 +440,10 @@ inline void panel_outputs(const float* d, const float* panel, const float* x, co
 }  // namespace detail
 
 // The team's share of y = FactoredDense(x), reading E from its panels (pack_panels): members take
-// whole groups of kPanelsTogether panels; the last member also the full panels after the last
-// group and a narrower last panel. D: (S, In), b and y: (S·M), x: (In). Does not synchronise.
+// whole groups of kPanelsTogether panels; the member whose share holds the last unit also the
+// full panels after the last group and a narrower last panel (in a team larger than the units,
+// members with an empty share {kUnits, kUnits} do nothing). D: (S, In), b and y: (S·M), x: (In).
+// Does not synchronise.
 template <std::size_t S, std::size_t In, std::size_t M, class Arch = simd::DefaultArch>
 void multiplicative_panels(const Team& team, const float* d, const float* panels, const float* x,
                            const float* b, float* y) {
@@ -459,7 +461,6 @@ void multiplicative_panels(const Team& team, const float* d, const float* panels
                                                                   x, b, y, g * kGroupWidth);
   }
   if constexpr (kUnits > kGroups) {
-    // (Not a member with no units: a team larger than kUnits gives some members {kUnits, kUnits}.)
     if (mine.begin < kUnits && mine.end == kUnits) {
       constexpr std::size_t c0 = kGroups * kGroupWidth;
       if constexpr (kLeft > 0)
