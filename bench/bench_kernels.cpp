@@ -146,7 +146,7 @@ BENCHMARK(BM_Gathered<Gathered::kAxpy>)->Name("gathered/axpy/96x1024")->Arg(1)->
 // Sparse FF's controller at the 800M FF+QKV shape: logits of 6144 units from C2 (6144 × 96) and
 // the argmax of each block of 64, in fp32 (gemm_rows + block_argmax, what prefill uses) and from
 // the int8 copy with fp32 only where it cannot decide (screened_block_argmax, what decode uses).
-// Both choose the same units. Bytes: C2 in fp32, or its int8 copy with its scales plus two floats
+// Both choose the same units. Bytes: C2 in fp32, or its int8 copy with its scales plus three floats
 // per block (the few fp32 rows recomputed are not counted).
 enum class Controller { kFp32, kScreen };
 template <Controller Kind>
@@ -158,6 +158,9 @@ void BM_Controller(benchmark::State& state) {
   constexpr std::size_t kWords = kernels::screen_words<kRank>(kBlocks, kN);
   constexpr std::size_t kBounds = kernels::screen_bound_floats(kBlocks);
   auto& w = working<kUnits, kRank>();
+  std::vector<float> bias(kUnits);
+  SplitMix64 rng(3);
+  for (auto& b : bias) b = rng.symmetric(0.01F);
   // Each matrix's int8 copy and block bounds, built once, in huge-page-backed buffers as in a
   // model's arena (with 4 KB pages the screen's stream ran at half speed). The copies' words are
   // only ever accessed as uint32 (see BindViews in core/tensor.hpp).
@@ -166,14 +169,12 @@ void BM_Controller(benchmark::State& state) {
     for (std::size_t m = 0; m < w.kCount; ++m) {
       const float* c2 = w.weights.data() + m * kUnits * kRank;
       kernels::pack_screen<kRank>(c2, kBlocks, kN, reinterpret_cast<std::uint32_t*>(s.first.data()) + m * kWords);
-      kernels::screen_block_bounds<kRank>(c2, kBlocks, kN, s.second.data() + m * kBounds);
+      kernels::screen_block_bounds<kRank>(c2, bias.data(), kBlocks, kN,
+                                          s.second.data() + m * kBounds);
     }
     return s;
   }();
   const auto* packed = reinterpret_cast<const std::uint32_t*>(screens.first.data());
-  std::vector<float> bias(kUnits);
-  SplitMix64 rng(3);
-  for (auto& b : bias) b = rng.symmetric(0.01F);
   std::vector<float> logits(kUnits);
   std::vector<std::uint32_t> choice(kBlocks);
   const auto product = [&](const Team& team, const float* c2, std::size_t) {

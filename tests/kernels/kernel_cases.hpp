@@ -534,7 +534,7 @@ void check_screen(Screen kind, bool nan_input = false) {
   std::vector<std::uint32_t> packed(scaling::kernels::screen_words<R>(Blocks, N));
   std::vector<float> bounds(scaling::kernels::screen_bound_floats(Blocks));
   scaling::kernels::pack_screen<R>(w.data(), Blocks, N, packed.data());
-  scaling::kernels::screen_block_bounds<R>(w.data(), Blocks, N, bounds.data());
+  scaling::kernels::screen_block_bounds<R>(w.data(), b.data(), Blocks, N, bounds.data());
   std::vector<std::uint32_t> got(Blocks, 12345);
   std::vector<float> scratch(kRows);
   // Two ranges, as two team members would split the blocks.
@@ -543,6 +543,22 @@ void check_screen(Screen kind, bool nan_input = false) {
                                                      scratch.data(), got.data(), part);
   }
   CHECK(got == want);
+  // What the choice rests on: in every block the screen decided (δ finite and below 1e30, all its
+  // screened logits finite), each screened logit, left in the scratch, is within δ of the fp32 one.
+  const auto in = scaling::kernels::detail::quantize_input<R>(u.data());
+  for (std::size_t i = 0; i < Blocks; ++i) {
+    const double delta = scaling::kernels::detail::screen_delta<R>(
+        bounds.data() + scaling::kernels::kScreenBounds * i, in.norm, in.error);
+    const auto first = scratch.begin() + static_cast<std::ptrdiff_t>(i * N);
+    if (!std::isfinite(in.norm) || !(delta < 1e30) ||
+        !std::all_of(first, first + N, [](float t) { return std::isfinite(t); })) {
+      continue;
+    }
+    for (std::size_t j = i * N; j < (i + 1) * N; ++j) {
+      CAPTURE(j);
+      CHECK(std::fabs(static_cast<double>(scratch[j]) - static_cast<double>(logits[j])) <= delta);
+    }
+  }
 }
 
 ARCH_CASE("screened argmax (int8 copy, fp32 where it decides) chooses exactly as the fp32 path") {
@@ -559,6 +575,76 @@ ARCH_CASE("screened argmax (int8 copy, fp32 where it decides) chooses exactly as
     check_screen<2, 13, 40>(kind);
   }
   check_screen<96, 64, 4>(Screen::kRandom, true);  // NaN in u: every block in fp32
+}
+
+// screen_block_bounds against the same bounds computed here in long double: rows of mixed
+// scales, biases of both signs up to 1000 in size, and the NaN and infinity cases.
+template <std::size_t R, std::size_t N, std::size_t Blocks>
+void check_screen_bounds() {
+  CAPTURE(R);
+  CAPTURE(N);
+  constexpr std::size_t kRows = Blocks * N;
+  auto w = random_vector(kRows * R, 7 + R);
+  auto b = random_vector(kRows, 8 + N, 1000.0F);
+  for (std::size_t r = 0; r < kRows; ++r) {
+    const auto scale = static_cast<float>(std::ldexp(1.0, static_cast<int>(r % 7) * 3 - 9));
+    for (std::size_t l = 0; l < R; ++l) w[r * R + l] *= scale;
+  }
+  // Block 0's largest |bias| is negative; the last block's biases are all negative.
+  b[N / 2] = -2000.0F;
+  for (std::size_t j = kRows - N; j < kRows; ++j) b[j] = -std::fabs(b[j]) - 1.0F;
+  using Long = long double;
+  const Long gamma = Long(R + 4) * 0x1p-24L / (1 - Long(R + 4) * 0x1p-24L);
+  std::vector<float> bounds(scaling::kernels::screen_bound_floats(Blocks));
+  scaling::kernels::screen_block_bounds<R>(w.data(), b.data(), Blocks, N, bounds.data());
+  for (std::size_t i = 0; i < Blocks; ++i) {
+    CAPTURE(i);
+    Long coefficient = 0;
+    Long norms = 0;
+    float bias = 0.0F;
+    for (std::size_t j = i * N; j < (i + 1) * N; ++j) {
+      const float* c = w.data() + j * R;
+      float most = 0.0F;
+      for (std::size_t l = 0; l < R; ++l) most = std::max(most, std::fabs(c[l]));
+      const auto sigma = static_cast<float>(static_cast<double>(most) / 127.0);  // the copy's scale
+      Long cc = 0;
+      Long dd = 0;
+      for (std::size_t l = 0; l < R; ++l) {
+        const Long q = std::clamp(std::nearbyintl(Long(c[l]) / Long(sigma)), Long(-127), Long(127));
+        cc += Long(c[l]) * Long(c[l]);
+        dd += (Long(sigma) * q - Long(c[l])) * (Long(sigma) * q - Long(c[l]));
+      }
+      coefficient =
+          std::max(coefficient, (1 + gamma) * std::sqrt(dd) + Long(2.01) * gamma * std::sqrt(cc));
+      norms = std::max(norms, std::sqrt(cc) + std::sqrt(dd));
+      bias = std::max(bias, std::fabs(b[j]));
+    }
+    const float* got = bounds.data() + scaling::kernels::kScreenBounds * i;
+    CHECK(Long(got[0]) >= coefficient);  // rounded up, by at most a float's step
+    CHECK(Long(got[0]) <= coefficient * (1 + 0x1p-23L));
+    CHECK(Long(got[1]) >= norms);
+    CHECK(Long(got[1]) <= norms * (1 + 0x1p-23L));
+    CHECK(got[2] == bias);
+  }
+  CHECK(bounds[2] == 2000.0F);
+  // NaN in a row makes its block's first two bounds NaN; an infinite bias makes the third
+  // infinite, a NaN bias NaN (each sends the block to fp32: screen_delta is then NaN or ∞).
+  w[0] = std::nanf("");
+  b[0] = std::numeric_limits<float>::infinity();
+  b[kRows - 1] = std::nanf("");
+  scaling::kernels::screen_block_bounds<R>(w.data(), b.data(), Blocks, N, bounds.data());
+  CHECK(std::isnan(bounds[0]));
+  CHECK(std::isnan(bounds[1]));
+  CHECK(bounds[2] == std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(bounds.back()));
+  CHECK(std::isfinite(bounds[bounds.size() - 2]));
+  CHECK(std::isnan(scaling::kernels::detail::screen_delta<R>(bounds.data(), 1.0, 0.0)));
+}
+
+TEST_CASE("screen_block_bounds: each block's largest norms and |bias|, NaN where fp32 decides") {
+  check_screen_bounds<96, 64, 6>();
+  check_screen_bounds<5, 13, 4>();
+  check_screen_bounds<1, 1, 5>();
 }
 
 TEST_CASE("next_down is the float just below, across signs, subnormals and the range's end") {

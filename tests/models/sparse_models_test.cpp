@@ -96,6 +96,21 @@ TEST_CASE("encoder-decoder with the ablations: multiplicative-only and conv-only
   check_encoder_decoder_all<T5Like<kTiny, 2, 2, Ff, ConvAttention<kTiny, 5>>>(9, 35, 40);
 }
 
+TEST_CASE("sparse stacks whose modules fill whole vectors (kWide: d_model 240)") {
+  // Decode's multiplicative layer runs register tiles from 5 modules up (below that it reads E's
+  // panels). With AVX-512: S 6 gives modules of 40 columns (a tile of 2 vectors and 8 columns
+  // left), S 5 of 48 (a tile of 3 vectors), S 4 of 60 (panels of 3 vectors and 12 columns); the
+  // sparse loss's S 2 and 3, modules of 48 and 32 columns, read panels.
+  using Ff = SparseFeedForward<kWide, 8>;
+  using Model = DecoderOnly<kWide, PreNormDecoderBlock<kWide, Ff, SparseQkvAttention<kWide, 6, 3>>,
+                            2, LayerNorm<kWide.d_model>, SparseLogits<kWide, 2>>;
+  check_decoder_only_all<Model>(3, 10);
+  check_decoder_only_all<Model>(33, 36);  // prefill past one chunk
+  using Full = T5Like<kWide, 1, 2, Ff, SparseQkvAttention<kWide, 5, 3>,
+                      SparseCrossAttention<kWide, 4, 2>, SparseLogits<kWide, 3>>;
+  check_encoder_decoder_all<Full>(16, 1, 8);
+}
+
 TEST_CASE("parameter counts of the sparse layers match the spec") {
   // Spec section 3, d_model 1024, S 16, M 64, Kl 3.
   MultiplicativeDense<1024, 1024, 16>::Weights mult;  // views only: nothing is allocated

@@ -26,12 +26,12 @@
 // (the (R + 2)·2⁻¹⁴⁸ covers the fp32 path's at most R + 1 roundings that underflow, where errors
 // are absolute, up to 2⁻¹⁵⁰ each). A unit with t_j < max t − 2δ is strictly below the fp32
 // maximum, so it can neither be it nor tie with it. Per block, δ uses the largest coefficient
-// (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂ and the largest ‖c_j‖₂ + ‖d_j‖₂, computed once with the copy
-// (screen_block_bounds), and the largest |b_j|, and is widened by 1% (which also covers the
-// rounding of the norms, computed in double). A block whose screened logits are not all finite, or
-// whose δ is huge (1e30), is computed entirely in fp32: that keeps NaN and infinity handling
-// exactly block_argmax's (a row holding NaN or an infinity gets the scale NaN and the block the
-// bounds NaN; u holding one is never rounded and sends every block to fp32).
+// (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂, the largest ‖c_j‖₂ + ‖d_j‖₂ and the largest |b_j|, computed once
+// with the copy (screen_block_bounds), and is widened by 1% (which also covers the rounding of the
+// norms, computed in double; detail::screen_delta). A block whose screened logits are not all
+// finite, or whose δ is huge (1e30), is computed entirely in fp32: that keeps NaN and infinity
+// handling exactly block_argmax's (a row holding NaN or an infinity gets the scale NaN and the
+// block the bounds NaN; u holding one is never rounded and sends every block to fp32).
 //
 // With uniform random weights at the 800M shape (R = 96, N = 64), ‖d_j‖₂ is about ‖c_j‖₂ / 250,
 // ‖e‖₂ about ‖u‖₂ / 65000 (which widens δ by 0.4%), and a block has 0.23 candidates besides its
@@ -69,8 +69,9 @@ template <std::size_t R>
 constexpr std::size_t screen_words(std::size_t blocks, std::size_t n) {
   return blocks * screen_groups(n) * kScreenGroupWords<R>;
 }
-// Floats of the bounds of `blocks` blocks: two per block (screen_block_bounds).
-constexpr std::size_t screen_bound_floats(std::size_t blocks) { return 2 * blocks; }
+// Floats of the bounds of `blocks` blocks: three per block (screen_block_bounds).
+inline constexpr std::size_t kScreenBounds = 3;
+constexpr std::size_t screen_bound_floats(std::size_t blocks) { return kScreenBounds * blocks; }
 
 namespace detail {
 
@@ -131,12 +132,16 @@ void pack_screen(const float* w, std::size_t blocks, std::size_t n, std::uint32_
   }
 }
 
-// bounds (screen_bound_floats(blocks)): for block i, bounds[2i] = the largest over its n rows j of
-// (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂ and bounds[2i + 1] the largest ‖c_j‖₂ + ‖d_j‖₂ (w: (blocks·n, R),
-// c_j its row j, d_j the int8 copy's error), rounded up to floats; NaN if a row holds a NaN or an
-// infinity.
+// bounds (screen_bound_floats(blocks)), for block i and its n rows j (w: (blocks·n, R), c_j its
+// row j, d_j the int8 copy's error; b: (blocks·n)):
+//   bounds[3i]     = the largest (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂, rounded up to a float,
+//   bounds[3i + 1] = the largest ‖c_j‖₂ + ‖d_j‖₂, rounded up,
+//   bounds[3i + 2] = the largest |b_j| (exact);
+// NaN if a row or a bias is NaN, bounds[3i] and [3i + 1] also if a row holds an infinity. The
+// bias is a weight like w, so precomputing its part takes it off the per-token loop.
 template <std::size_t R>
-void screen_block_bounds(const float* w, std::size_t blocks, std::size_t n, float* bounds) {
+void screen_block_bounds(const float* w, const float* b, std::size_t blocks, std::size_t n,
+                         float* bounds) {
   constexpr double kGamma = detail::kScreenGamma<R>;
   std::int8_t q[R];
   const auto round_up = [](double x) {
@@ -164,8 +169,16 @@ void screen_block_bounds(const float* w, std::size_t blocks, std::size_t n, floa
       norms = sum > norms || std::isnan(sum) ? sum : norms;
       if (std::isnan(most)) break;
     }
-    bounds[2 * i] = round_up(most);
-    bounds[2 * i + 1] = round_up(std::isnan(most) ? most : norms);
+    float bias = 0.0F;
+    for (std::size_t j = 0; j < n; ++j) {
+      const float a = std::fabs(b[i * n + j]);
+      bias = a > bias || std::isnan(a) ? a : bias;
+      if (std::isnan(bias)) break;
+    }
+    float* block = bounds + kScreenBounds * i;
+    block[0] = round_up(most);
+    block[1] = round_up(std::isnan(most) ? most : norms);
+    block[2] = bias;
   }
 }
 
@@ -177,6 +190,18 @@ inline float next_down(float x) {
   if (x == 0.0F) return -0x1p-149F;
   const auto bits = std::bit_cast<std::uint32_t>(x);
   return std::bit_cast<float>(x > 0.0F ? bits - 1 : bits + 1);
+}
+
+// δ of a block (the top of this file) from its bounds (screen_block_bounds) and the input's norms
+// ‖u‖₂ and ‖e‖₂ (ScreenInput): a screened logit is within δ of the fp32 one. NaN or ≥ 1e30 where
+// the block must be computed in fp32.
+template <std::size_t R>
+inline double screen_delta(const float* block_bounds, double norm, double error) {
+  constexpr double kGamma = kScreenGamma<R>;
+  constexpr double kTiny = (R + 2) * 0x1p-148 + 0x1p-117;
+  return 1.01 * (static_cast<double>(block_bounds[0]) * (norm + error) +
+                 static_cast<double>(block_bounds[1]) * error +
+                 2.0 * kGamma * static_cast<double>(block_bounds[2]) + kTiny);
 }
 
 // Groups ahead that the screen prefetches: the hardware prefetcher alone does not keep the stream
@@ -302,10 +327,6 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
   constexpr std::size_t kGroupWords = kScreenGroupWords<R>;
   const std::size_t groups = screen_groups(n);
   const auto in = detail::quantize_input<R>(u);
-  const double nu = in.norm;
-  const double ne = in.error;
-  constexpr double kGamma = detail::kScreenGamma<R>;
-  constexpr double kTiny = (R + 2) * 0x1p-148 + 0x1p-117;
   const std::size_t end_group = blocks.end * groups;
   constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
   // A block with several candidates picks the first maximum of their fp32 logits, as
@@ -340,14 +361,12 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
     const std::size_t first_row = i * n;
     float* l = logits + first_row;
     const float* bi = b + first_row;
-    // Screened logits, their maximum, the largest |bias|, and whether all are finite (x − x is
-    // NaN exactly when x is infinite or NaN).
+    // Screened logits, their maximum, and whether all are finite (x − x is NaN exactly when x is
+    // infinite or NaN).
     V most = simd::broadcast<Arch>(kMinusInf);
     V bad = simd::zero<Arch>();
-    V bias = simd::zero<Arch>();
     float best = kMinusInf;
     float bad_sum = 0.0F;
-    float bias_max = 0.0F;
     for (std::size_t g = 0; g < groups; ++g) {
       const std::size_t at = i * groups + g;
       const std::size_t ahead = at + detail::kScreenAhead;
@@ -362,7 +381,6 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
           simd::store<Arch>(l + j0, t);
           most = simd::max(most, t);
           bad = bad + (t - t);
-          bias = simd::max(bias, simd::abs(bv));
         } else if (j0 < n) {  // the block's last rows, less than a vector
           alignas(64) float lanes[kW];
           simd::store<Arch>(lanes, s[p]);
@@ -370,18 +388,14 @@ void screened_block_argmax(const float* w, const float* b, const std::uint32_t* 
             l[j] = lanes[j - j0] + bi[j];
             best = l[j] > best ? l[j] : best;
             bad_sum += l[j] - l[j];
-            bias_max = std::fabs(bi[j]) > bias_max ? std::fabs(bi[j]) : bias_max;
           }
         }
       }
     }
     best = std::max(best, simd::reduce_max(most));
     bad_sum += simd::reduce_add(bad);
-    bias_max = std::max(bias_max, simd::reduce_max(bias));
-    const double delta = 1.01 * (static_cast<double>(bounds[2 * i]) * (nu + ne) +
-                                 static_cast<double>(bounds[2 * i + 1]) * ne +
-                                 2.0 * kGamma * static_cast<double>(bias_max) + kTiny);
-    if (!std::isfinite(nu) || std::isnan(bad_sum) || !(delta < 1e30)) {
+    const double delta = detail::screen_delta<R>(bounds + kScreenBounds * i, in.norm, in.error);
+    if (!std::isfinite(in.norm) || std::isnan(bad_sum) || !(delta < 1e30)) {
       // NaN or infinity somewhere, or values so large that fp32 sums may overflow: the fp32
       // path, whole block
       for (std::size_t j = 0; j < n; ++j) l[j] = detail::row_dot<R, Arch>(w + (first_row + j) * R, u) + bi[j];

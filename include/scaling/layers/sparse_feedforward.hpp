@@ -54,7 +54,7 @@ struct SparseFeedForward {
     // block's error bound, which let decode read about a quarter of C2's bytes and still choose
     // exactly (kernels/screen.hpp).
     Derived<std::uint32_t, kernels::screen_words<R>(kBlocks, N)> controller_screen;  // packed, see screen.hpp
-    Derived<float, kernels::screen_bound_floats(kBlocks)> controller_bounds;          // (d_ff/N, 2)
+    Derived<float, kernels::screen_bound_floats(kBlocks)> controller_bounds;         // (d_ff/N, 3)
     template <class V>
     void visit(V& v) {
       v.tensor("controller_in", controller_in, Init::kFanIn);
@@ -67,8 +67,10 @@ struct SparseFeedForward {
       v.tensor("out_bias", out_bias, Init::kBias);
       v.derived("controller_screen", controller_screen,
                 [&] { kernels::pack_screen<R>(controller_out.data, kBlocks, N, controller_screen.data); });
-      v.derived("controller_bounds", controller_bounds,
-                [&] { kernels::screen_block_bounds<R>(controller_out.data, kBlocks, N, controller_bounds.data); });
+      v.derived("controller_bounds", controller_bounds, [&] {
+        kernels::screen_block_bounds<R>(controller_out.data, controller_bias.data, kBlocks, N,
+                                        controller_bounds.data);
+      });
     }
   };
   struct State {};  // remembers nothing between tokens

@@ -57,10 +57,6 @@ template <class Arch>
 inline float reduce_add(const Vec<Arch>& v) {
   return xsimd::hadd(v);
 }
-template <class Arch>
-inline Vec<Arch> abs(const Vec<Arch>& a) {
-  return xsimd::abs(a);
-}
 // How many lanes of v are ≥ t (NaN lanes are not).
 template <class Arch>
 inline std::size_t count_at_least(const Vec<Arch>& v, float t) {
