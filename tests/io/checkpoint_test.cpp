@@ -3,9 +3,13 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -111,6 +115,53 @@ TEST_CASE("checkpoint: an in-memory file reads and loads like the file on disk")
   CHECK_THROWS_WITH_AS(SafeTensorsFile("in-memory.safetensors", bytes),
                        doctest::Contains("in-memory.safetensors: the tensors end at data byte"), Error);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("checkpoint: NaN or an infinity in a weight is refused, before any weight is written") {
+  const SparseModel a(3);
+  const std::string path = temp("finite.safetensors");
+  save_checkpoint(a, path);
+  std::vector<std::byte> bytes(std::filesystem::file_size(path));
+  std::ifstream(path, std::ios::binary)
+      .read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  std::filesystem::remove(path);
+  const SafeTensorsFile good("finite.safetensors", bytes);
+  // Sets element `flat` of tensor `name` (F32, as the writer stores it).
+  const auto with = [&](const char* name, std::size_t flat, float value) {
+    const TensorEntry* t = good.header().find(name);
+    REQUIRE(t != nullptr);
+    auto copy = bytes;
+    const std::size_t at = copy.size() - good.header().data_bytes + t->begin + 4 * flat;
+    const auto bits = std::bit_cast<std::uint32_t>(value);
+    for (std::size_t k = 0; k < 4; ++k) copy[at + k] = static_cast<std::byte>(bits >> (8 * k));
+    return SafeTensorsFile("bad.safetensors", std::move(copy));
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const auto nan =
+      with("decoder.layers.1.ff.in", 2 * 40 + 39, std::nanf(""));  // (9, 8, 40): 2nd row's end
+  const auto minus = with("logits.b", 49, -inf);
+  const auto plus = with("decoder.layers.0.attn.q.kernel", 0, inf);
+  SparseModel b(4);
+  const auto before = logits_of(b);
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(b, nan),
+      "scaling: bad.safetensors: tensor \"decoder.layers.1.ff.in\" holds NaN at (0, 2, 39); "
+      "weights must be finite (LoadOptions::allow_non_finite loads them as they are)",
+      Error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(b, minus),
+                       doctest::Contains("tensor \"logits.b\" holds -infinity at (49)"), Error);
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(b, plus),
+      doctest::Contains(
+          "tensor \"decoder.layers.0.attn.q.kernel\" holds +infinity at (0, 0, 0, 0)"),
+      Error);
+  CHECK(logits_of(b) == before);  // refused in the first pass: no weight written
+  LoadOptions as_they_are;
+  as_they_are.allow_non_finite = true;
+  load_checkpoint(b, minus, as_they_are);
+  CHECK(std::as_const(b).weights().logits.b.data[49] == -inf);
+  load_checkpoint(b, good);
+  CHECK(logits_of(b) == logits_of(a));
 }
 
 // Rewrites a saved checkpoint through `edit`, which sees each tensor and may drop (return false)

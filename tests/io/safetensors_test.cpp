@@ -113,6 +113,42 @@ TEST_CASE("safetensors: F16 and BF16 are converted to float") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("safetensors: first_non_finite finds the first NaN or infinity in each dtype") {
+  // Finite words at the edges: the largest finite value, the smallest subnormal, -0; then NaN or
+  // an infinity at the ends of the branch-free blocks of 256 words.
+  const auto check = [](DType t, std::vector<std::uint32_t> finite,
+                        std::vector<std::uint32_t> bad) {
+    CAPTURE(dtype_name(t));
+    const std::size_t size = dtype_size(t);
+    for (const std::size_t n : {1U, 255U, 256U, 257U, 1000U}) {
+      std::vector<std::byte> data(n * size);
+      const auto put = [&](std::vector<std::byte>& to, std::size_t i, std::uint32_t bits) {
+        for (std::size_t k = 0; k < size; ++k)
+          to[i * size + k] = static_cast<std::byte>(bits >> (8 * k));
+      };
+      for (std::size_t i = 0; i < n; ++i) put(data, i, finite[i % finite.size()]);
+      CHECK(first_non_finite(t, data.data(), n) == n);
+      for (const std::size_t at : {std::size_t{0}, std::size_t{255}, std::size_t{256}, n - 1}) {
+        if (at >= n) continue;
+        for (const std::uint32_t bits : bad) {
+          CAPTURE(at);
+          CAPTURE(bits);
+          auto copy = data;
+          put(copy, at, bits);
+          if (at + 1 < n) put(copy, n - 1, bad.front());  // a later one does not count
+          CHECK(first_non_finite(t, copy.data(), n) == at);
+        }
+      }
+    }
+  };
+  check(DType::kF32, {0x7F7FFFFFU, 0xFF7FFFFFU, 0x00000001U, 0x80000000U, 0x3F800000U},
+        {0x7FC00000U, 0xFFFFFFFFU, 0x7F800000U, 0xFF800000U, 0x7F800001U});
+  check(DType::kF16, {0x7BFFU, 0xFBFFU, 0x0001U, 0x8000U, 0x3C00U},
+        {0x7E00U, 0xFFFFU, 0x7C00U, 0xFC00U, 0x7C01U});
+  check(DType::kBF16, {0x7F7FU, 0xFF7FU, 0x0001U, 0x8000U, 0x3F80U},
+        {0x7FC0U, 0xFFFFU, 0x7F80U, 0xFF80U, 0x7F81U});
+}
+
 TEST_CASE("safetensors: a file cut at any byte is rejected") {
   SafeTensorsWriter w;
   w.add("x", {3}, std::vector<float>{1, 2, 3});

@@ -45,6 +45,10 @@ def main(runner, out_dir):
     write(out / "wrong-dims.safetensors", {**header, "__metadata__": {**meta, "scaling.model": "t5-large-dense"}}, body)
     no_dims = {k: v for k, v in meta.items() if k != "scaling.dims"}  # refused before a 3 GB model is allocated
     write(out / "no-dims.safetensors", {**header, "__metadata__": {**no_dims, "scaling.model": "t5-large-dense"}}, body)
+    # A NaN as the last value of the last tensor in the file (every tensor is F32).
+    last = max((v for k, v in header.items() if k != "__metadata__"), key=lambda v: v["data_offsets"][1])
+    name = next(k for k, v in header.items() if v is last)
+    write(out / "nan.safetensors", header, body[:-4] + struct.pack("<f", float("nan")))
 
     g = str(good)
     cases = [  # (arguments, words the error line must contain)
@@ -82,6 +86,7 @@ def main(runner, out_dir):
         (["run", str(out / "renamed.safetensors"), "--prompt", "1"], "is missing"),
         (["run", str(out / "wrong-dims.safetensors"), "--prompt", "1"], "dims"),
         (["run", str(out / "no-dims.safetensors"), "--prompt", "1"], "cannot be checked against"),
+        (["run", str(out / "nan.safetensors"), "--prompt", "1"], f'tensor "{name}" holds NaN at'),
     ]
     failed = 0
     for args, words in cases:

@@ -6,9 +6,11 @@
 //   "scaling.dims"   = "d_model=1024,d_ff=4096,n_heads=16,d_head=64,vocab=32000,max_len=512"
 //   "scaling.model"  = a name the caller gives (optional; checked when both sides give one)
 // Loading checks everything before it writes a single weight: every expected tensor is present
-// with exactly its shape, there is no tensor the model does not have (unless allowed), and the
-// dims match. Errors name the file, the tensor, and what was expected versus found.
+// with exactly its shape and finite values (unless allowed), there is no tensor the model does not
+// have (unless allowed), and the dims match. Errors name the file, the tensor, and what was
+// expected versus found.
 
+#include <cmath>
 #include <cstddef>
 #include <map>
 #include <set>
@@ -36,6 +38,9 @@ inline std::string dims_string(const Dims& d) {
 struct LoadOptions {
   std::string model_name;           // if both this and the file name a model, they must agree
   bool allow_unexpected = false;    // tolerate tensors the model does not have
+  // Load NaN and ±infinity as they are. Refused by default: a NaN weight turns every logit it
+  // reaches into NaN, and decode then fails only later, in greedy or sampling.
+  bool allow_non_finite = false;
 };
 
 namespace detail {
@@ -57,6 +62,16 @@ inline std::string shape_string(const std::vector<std::size_t>& shape) {
     s += std::to_string(shape[i]);
   }
   return s + ")";
+}
+
+// Element `flat` of a tensor of `shape` as an index, "(i, j, …)".
+inline std::string index_string(const std::vector<std::size_t>& shape, std::size_t flat) {
+  std::vector<std::size_t> index(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return shape_string(index);
 }
 
 }  // namespace detail
@@ -103,7 +118,7 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
                                                        *name != options.model_name) {
     fail(path, ": the checkpoint is of model \"", *name, "\", expected \"", options.model_name, "\"");
   }
-  // Pass 1: every expected tensor present with its shape; nothing unexpected.
+  // Pass 1: every expected tensor present with its shape and finite values; nothing unexpected.
   auto& views = model.weights();
   std::set<std::string, std::less<>> expected;
   detail::EachTensor check([&](std::string name, std::vector<std::size_t> shape, std::span<float> /*values*/) {
@@ -112,6 +127,17 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
     if (t->shape != shape) {
       fail(path, ": tensor \"", name, "\" has shape ", detail::shape_string(t->shape), ", expected ",
            detail::shape_string(shape));
+    }
+    if (!options.allow_non_finite) {
+      const std::byte* data = file.bytes(*t).data();
+      const std::size_t at = first_non_finite(t->dtype, data, t->elements());
+      if (at != t->elements()) {
+        float value = 0.0F;
+        convert_to_float(t->dtype, data + at * dtype_size(t->dtype), 1, &value);
+        const char* what = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+        fail(path, ": tensor \"", name, "\" holds ", what, " at ", detail::index_string(shape, at),
+             "; weights must be finite (LoadOptions::allow_non_finite loads them as they are)");
+      }
     }
     expected.insert(std::move(name));
   });
