@@ -100,7 +100,7 @@ void BM_DecodeBlock(benchmark::State& state) {
     // Sparse FF reads one row of W1 and one of W2 per block, not all of them.
     using Ff = typename Block::FeedForward;
     bytes -= 2.0 * (kD.d_ff - Ff::kBlocks) * kD.d_model * sizeof(float);
-    // and its controller's C2 from an int8 copy with a scale per unit, plus one float per block
+    // and its controller's C2 from an int8 copy with a scale per unit, plus three floats per block
     // (kernels/screen.hpp).
     bytes -= static_cast<double>(one.ff.controller_out.kSize * sizeof(float)) -
              static_cast<double>(one.ff.controller_screen.kSize * sizeof(std::uint32_t) +

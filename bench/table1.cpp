@@ -50,8 +50,8 @@ constexpr std::size_t kLayers = 24;
 
 // Weight bytes a step touches, counted in fp32 (as the bandwidth limits are) and as decode
 // actually reads them: Sparse FF reads its controller's C2 from an int8 copy with a scale per unit
-// (kernels/screen.hpp), plus one float per block, and a few fp32 rows of C2 where the int8 logits
-// cannot decide (about one per four blocks at 800M; not counted). And the step's fp32
+// (kernels/screen.hpp), plus three floats per block, and a few fp32 rows of C2 where the int8
+// logits cannot decide (about one per four blocks at 800M; not counted). And the step's fp32
 // multiply-adds with the weights. `read` and `macs` also count the KV cache (below); `fp32`, the
 // weights alone, gives the limits.
 struct Cost {

@@ -42,9 +42,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const SafeTensorsFile file("fuzz.safetensors", std::vector<std::byte>(bytes.begin(), bytes.end()));
   static scaling::fuzzing::FuzzModel model;  // a few KB of weights, reused by every input
-  for (const bool allow_unexpected : {false, true}) {
+  // Strictly, then tolerating unexpected tensors, then non-finite values too (which the strict
+  // loads refuse before they reach prepare()).
+  for (const int tolerance : {0, 1, 2}) {
     LoadOptions options;
-    options.allow_unexpected = allow_unexpected;
+    options.allow_unexpected = tolerance >= 1;
+    options.allow_non_finite = tolerance == 2;
     try {
       load_checkpoint(model, file, options);
     } catch (const scaling::Error&) {

@@ -138,7 +138,7 @@ TEST_CASE("checkpoint: NaN or an infinity in a weight is refused, before any wei
   };
   const float inf = std::numeric_limits<float>::infinity();
   const auto nan =
-      with("decoder.layers.1.ff.in", 2 * 40 + 39, std::nanf(""));  // (9, 8, 40): 2nd row's end
+      with("decoder.layers.1.ff.in", 2 * 40 + 39, std::nanf(""));  // (9, 8, 40): (0, 2, 39)
   const auto minus = with("logits.b", 49, -inf);
   const auto plus = with("decoder.layers.0.attn.q.kernel", 0, inf);
   SparseModel b(4);
@@ -155,7 +155,8 @@ TEST_CASE("checkpoint: NaN or an infinity in a weight is refused, before any wei
       doctest::Contains(
           "tensor \"decoder.layers.0.attn.q.kernel\" holds +infinity at (0, 0, 0, 0)"),
       Error);
-  CHECK(logits_of(b) == before);  // refused in the first pass: no weight written
+  CHECK(logits_of(b) == before);  // refused in the first pass: no weight written,
+  CHECK(std::as_const(b).weights().decoder.layers[0].ff.controller_screen.ready);  // none dropped
   LoadOptions as_they_are;
   as_they_are.allow_non_finite = true;
   load_checkpoint(b, minus, as_they_are);

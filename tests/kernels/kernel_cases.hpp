@@ -543,8 +543,9 @@ void check_screen(Screen kind, bool nan_input = false) {
                                                      scratch.data(), got.data(), part);
   }
   CHECK(got == want);
-  // What the choice rests on: in every block the screen decided (δ finite and below 1e30, all its
-  // screened logits finite), each screened logit, left in the scratch, is within δ of the fp32 one.
+  // What the choice rests on: each screened logit, left in the scratch, is within δ of the fp32
+  // one. Blocks with δ not below 1e30 or a non-finite logit are skipped; a block computed in fp32
+  // because its screened logits were not all finite holds fp32 logits, which pass trivially.
   const auto in = scaling::kernels::detail::quantize_input<R>(u.data());
   for (std::size_t i = 0; i < Blocks; ++i) {
     const double delta = scaling::kernels::detail::screen_delta<R>(
@@ -627,18 +628,26 @@ void check_screen_bounds() {
     CHECK(got[2] == bias);
   }
   CHECK(bounds[2] == 2000.0F);
-  // NaN in a row makes its block's first two bounds NaN; an infinite bias makes the third
-  // infinite, a NaN bias NaN (each sends the block to fp32: screen_delta is then NaN or ∞).
+  // NaN in a row (block 0) makes its block's first two bounds NaN; an infinite bias (block 1)
+  // makes the third infinite, a NaN bias (the last block) NaN. Each sends its block to fp32:
+  // screen_delta is then NaN or infinite.
+  using scaling::kernels::detail::screen_delta;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   w[0] = std::nanf("");
-  b[0] = std::numeric_limits<float>::infinity();
+  b[N] = -kInf;
   b[kRows - 1] = std::nanf("");
   scaling::kernels::screen_block_bounds<R>(w.data(), b.data(), Blocks, N, bounds.data());
   CHECK(std::isnan(bounds[0]));
   CHECK(std::isnan(bounds[1]));
-  CHECK(bounds[2] == std::numeric_limits<float>::infinity());
-  CHECK(std::isnan(bounds.back()));
+  CHECK(std::isfinite(bounds[2]));
+  CHECK(std::isnan(screen_delta<R>(bounds.data(), 1.0, 0.0)));
+  CHECK(std::isfinite(bounds[3]));
+  CHECK(std::isfinite(bounds[4]));
+  CHECK(bounds[5] == kInf);
+  CHECK(screen_delta<R>(bounds.data() + 3, 1.0, 0.0) == static_cast<double>(kInf));
   CHECK(std::isfinite(bounds[bounds.size() - 2]));
-  CHECK(std::isnan(scaling::kernels::detail::screen_delta<R>(bounds.data(), 1.0, 0.0)));
+  CHECK(std::isnan(bounds.back()));
+  CHECK(std::isnan(screen_delta<R>(bounds.data() + bounds.size() - 3, 1.0, 0.0)));
 }
 
 TEST_CASE("screen_block_bounds: each block's largest norms and |bias|, NaN where fp32 decides") {

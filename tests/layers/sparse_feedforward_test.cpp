@@ -164,6 +164,11 @@ TEST_CASE("a model's mutable weights() drops derived data until prepare()") {
   // Row 0's largest weight is now 2: its scale is 2 / 127 and its first weight 127 steps.
   CHECK(std::bit_cast<float>(view.controller_screen.data[0]) == static_cast<float>(2.0 / 127.0));
   CHECK((view.controller_screen.data[kernels::kScreenGroup] & 0xFFU) == 127U);
+  // The bounds depend on the bias too: block 0's largest |bias| becomes 7.
+  model.weights().decoder.layers[0].ff.controller_bias.data[1] = -7.0F;
+  CHECK(!view.controller_bounds.ready);
+  model.prepare();
+  CHECK(view.controller_bounds.data[2] == 7.0F);
 }
 
 using SparseBlock = DecoderBlock<LayerNorm<kTiny.d_model>, CausalSelfAttention<kTiny>, SparseFeedForward<kTiny, 8>>;

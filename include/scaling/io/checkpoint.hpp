@@ -119,7 +119,9 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
     fail(path, ": the checkpoint is of model \"", *name, "\", expected \"", options.model_name, "\"");
   }
   // Pass 1: every expected tensor present with its shape and finite values; nothing unexpected.
-  auto& views = model.weights();
+  // Through a copy of the const views: the mutable ones would drop the derived data (decode's
+  // int8 screen and panels) even when the file is refused.
+  auto shapes = std::as_const(model).weights();
   std::set<std::string, std::less<>> expected;
   detail::EachTensor check([&](std::string name, std::vector<std::size_t> shape, std::span<float> /*values*/) {
     const TensorEntry* t = h.find(name);
@@ -141,13 +143,14 @@ void load_checkpoint(Model& model, const SafeTensorsFile& file, const LoadOption
     }
     expected.insert(std::move(name));
   });
-  views.visit(check);
+  shapes.visit(check);
   if (!options.allow_unexpected) {
     for (const TensorEntry& t : h.tensors) {
       if (!expected.contains(t.name)) fail(path, ": unexpected tensor \"", t.name, "\" (this model has no such weight)");
     }
   }
   // Pass 2: copy (and convert) the values.
+  auto& views = model.weights();
   detail::EachTensor copy([&](const std::string& name, const std::vector<std::size_t>& /*shape*/,
                               std::span<float> values) {
     const TensorEntry* t = h.find(name);

@@ -137,8 +137,10 @@ void pack_screen(const float* w, std::size_t blocks, std::size_t n, std::uint32_
 //   bounds[3i]     = the largest (1 + γ) ‖d_j‖₂ + 2.01γ ‖c_j‖₂, rounded up to a float,
 //   bounds[3i + 1] = the largest ‖c_j‖₂ + ‖d_j‖₂, rounded up,
 //   bounds[3i + 2] = the largest |b_j| (exact);
-// NaN if a row or a bias is NaN, bounds[3i] and [3i + 1] also if a row holds an infinity. The
-// bias is a weight like w, so precomputing its part takes it off the per-token loop.
+// bounds[3i] and [3i + 1] are NaN if a row holds a NaN or an infinity, bounds[3i + 2] is NaN if a
+// bias is NaN and infinite if one is infinite; any of these makes δ NaN or infinite, so the block
+// is computed in fp32. The bias is a weight like w, so precomputing its part takes it off the
+// per-token loop.
 template <std::size_t R>
 void screen_block_bounds(const float* w, const float* b, std::size_t blocks, std::size_t n,
                          float* bounds) {

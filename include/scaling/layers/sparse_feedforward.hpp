@@ -50,9 +50,9 @@ struct SparseFeedForward {
     Tensor<kBlocks, N, D.d_model> in;         // (d_ff/N, N, d_model): row i·N+j feeds unit j of block i
     Tensor<kBlocks, N, D.d_model> out;        // (d_ff/N, N, d_model): row i·N+j is that unit's output
     Tensor<D.d_model> out_bias;               // (d_model)
-    // Derived from C2, never saved (core/tensor.hpp): C2 in int8 with a scale per unit, and each
-    // block's error bound, which let decode read about a quarter of C2's bytes and still choose
-    // exactly (kernels/screen.hpp).
+    // Derived from C2 and its bias, never saved (core/tensor.hpp): C2 in int8 with a scale per
+    // unit, and each block's error bound, which let decode read about a quarter of C2's bytes and
+    // still choose exactly (kernels/screen.hpp).
     Derived<std::uint32_t, kernels::screen_words<R>(kBlocks, N)> controller_screen;  // packed, see screen.hpp
     Derived<float, kernels::screen_bound_floats(kBlocks)> controller_bounds;         // (d_ff/N, 3)
     template <class V>
