@@ -7,13 +7,16 @@
 // panels (sparse-loss-panels, what the layer reads once prepared), the last also with its inputs
 // in halves (what the 17B layer runs); and Sparse
 // QKV's convolution (local_conv/…) at the 800M and 17B shapes; one decode query's attention over
-// cached keys and values (attention/…) at the 800M shape.
+// cached keys and values (attention/…) at the 800M shape; and the scan for NaN and infinity that
+// loading a checkpoint makes over every stored value (io/first_non_finite/…, one thread, as
+// load_checkpoint runs it).
 //
 //   build/bench/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -21,6 +24,7 @@
 
 #include "common.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/io/safetensors.hpp"
 #include "scaling/kernels/attention.hpp"
 #include "scaling/kernels/gather.hpp"
 #include "scaling/kernels/gemm.hpp"
@@ -274,6 +278,34 @@ void BM_Attention(benchmark::State& state) {
                                       scores.data(), out.data());
   }, [] {});
 }
+// The finiteness scan over 256 MiB of stored values (all finite, so the whole buffer is read),
+// F32 or BF16, against the read probe on one thread.
+template <io::DType T>
+void BM_FirstNonFinite(benchmark::State& state) {
+  static const AlignedBuffer stored = [] {
+    AlignedBuffer b((std::size_t{256} << 20) / sizeof(float));
+    SplitMix64 rng(5);
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      // Both halves the same bf16 value: finite read as F32 and as BF16 pairs.
+      const std::uint32_t high = std::bit_cast<std::uint32_t>(rng.symmetric(1.0F)) >> 16U;
+      b.data()[i] = std::bit_cast<float>(high << 16U | high);
+    }
+    return b;
+  }();
+  const auto* bytes = reinterpret_cast<const std::byte*>(stored.data());
+  const std::size_t n = stored.size() * sizeof(float) / io::dtype_size(T);
+  bench::ProbeAround probe(1);
+  bench::Laps laps;
+  for (auto _ : state) {
+    laps.start();
+    benchmark::DoNotOptimize(io::first_non_finite(T, bytes, n));
+    laps.stop();
+  }
+  bench::set_median_counters(state, laps, static_cast<double>(stored.size() * sizeof(float)), probe);
+}
+BENCHMARK(BM_FirstNonFinite<io::DType::kF32>)->Name("io/first_non_finite/f32/256MiB")->MinWarmUpTime(0.2)->UseRealTime();
+BENCHMARK(BM_FirstNonFinite<io::DType::kBF16>)->Name("io/first_non_finite/bf16/256MiB")->MinWarmUpTime(0.2)->UseRealTime();
+
 BENCHMARK(BM_Attention<34>)->Name("attention/800m/16x64/34-keys")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 BENCHMARK(BM_Attention<16>)->Name("attention/800m/16x64/16-keys")->Arg(1)->Arg(2)->MinWarmUpTime(0.2)->UseRealTime();
 
