@@ -67,6 +67,19 @@ TEST_CASE("checkpoint: save then load reproduces the model bitwise") {
   std::filesystem::remove(temp("encdec.safetensors"));
 }
 
+TEST_CASE("checkpoint: a file saved without a model name records none and loads under any name") {
+  const SparseModel a(3);
+  const std::string path = temp("unnamed.safetensors");
+  save_checkpoint(a, path);
+  CHECK(SafeTensorsFile(path).header().metadata.count("scaling.model") == 0);
+  SparseModel b;
+  LoadOptions named;
+  named.model_name = "anything";
+  CHECK_NOTHROW(load_checkpoint(b, path, named));
+  CHECK(logits_of(a) == logits_of(b));
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("checkpoint: saving over the file a model was loaded from leaves its reader intact") {
   const SparseModel a(3);
   const SparseModel b(4);

@@ -258,6 +258,10 @@ TEST_CASE("safetensors: escapes and padding that the format allows are accepted"
   const Header h = parse_file(file(json, 8), "ok.safetensors");
   CHECK(h.metadata.at("k\xc3\xa9\xf0\x9f\x98\x80") == "a\"b\\c/");
   CHECK(h.find("x") != nullptr);
+  // Escapes of U+0800 … U+FFFF become three bytes of UTF-8.
+  const Json three = parse_json(R"({"\u20ac\u0800\uffff":1})", "t");
+  REQUIRE(three.object() != nullptr);
+  CHECK((*three.object())[0].key == "\xE2\x82\xAC\xE0\xA0\x80\xEF\xBF\xBF");
 }
 
 TEST_CASE("safetensors: missing and empty files are clean errors in both modes") {

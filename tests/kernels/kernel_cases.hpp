@@ -331,6 +331,13 @@ void check_gathered(std::size_t count) {
     CHECK(std::abs(dots[i] - (want > 0 ? want : 0.0)) <= dot_bound(Cols, mag));
     CHECK(dots[i] == all[rows[i]]);
   }
+  // Split as a team of 3 splits it: each member writes its own range of outputs, the same values.
+  std::vector<float> split_dots(count, -1.0F);
+  for (unsigned id = 0; id < 3; ++id) {
+    scaling::kernels::gathered_dots<Cols, Write::kStoreRelu, Arch>(
+        w.data(), rows.data(), x.data(), split_dots.data(), Team(id, 3, nullptr).split(count));
+  }
+  CHECK(split_dots == dots);
 
   // gathered_axpy: y += Σ h_i W[rows_i] + b, against the reference, and any split of the columns
   // gives bitwise the same y.

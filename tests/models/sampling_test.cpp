@@ -26,6 +26,10 @@ TEST_CASE("temperature 0 and top_k 1 are greedy") {
     CHECK(zero(logits) == 1);
     CHECK(top1(logits) == 1);
   }
+  // top_k above the number of logits is all of them, as top_k 0.
+  Sampler all(0.8F, 0, 7);
+  Sampler big(0.8F, 100, 7);
+  for (int i = 0; i < 200; ++i) CHECK(big(logits) == all(logits));
   CHECK_THROWS_AS(Sampler(-1.0F, 0, 1), Error);
   CHECK_THROWS_AS(Sampler(NAN, 0, 1), Error);
 }

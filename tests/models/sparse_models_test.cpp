@@ -38,6 +38,9 @@ TEST_CASE("decoder-only with Sparse QKV (multiplicative + conv)") {
   check_decoder_only_all<TinyDecoderOnly<SparseQkvAttention<kTiny, 4, 3>>>(1, 12);
   check_decoder_only_all<TinyDecoderOnly<SparseQkvAttention<kTiny, 5, 2>>>(2, 9);
   check_decoder_only_all<TinyDecoderOnly<SparseQkvAttention<kTiny, 8, 1>>>(3, 7);
+  // Kl 4: a history of 3 rows, of which decode keeps 2 and shifts them down (with Kl ≤ 3 the
+  // rows kept and the rows dropped are as many, so a shift from the wrong end goes unseen).
+  check_decoder_only_all<TinyDecoderOnly<SparseQkvAttention<kTiny, 4, 4>>>(2, 10);
   // 45 tokens: a chunk of 32 and one of 13, the history carried between them; then decode on.
   check_decoder_only_all<TinyDecoderOnly<SparseQkvAttention<kTiny, 4, 3>>>(45, 50);
 }
