@@ -35,6 +35,12 @@ std::string temp(const char* name) {
   return (std::filesystem::temp_directory_path() / (std::string("scaling_ckpt_") + name)).string();
 }
 
+std::vector<std::byte> file_bytes(const std::string& path) {
+  std::vector<std::byte> bytes(std::filesystem::file_size(path));
+  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  return bytes;
+}
+
 template <class Model>
 std::vector<float> logits_of(const Model& m) {
   const auto tokens = testing::random_tokens(9, kTiny.vocab, 4);
@@ -103,8 +109,7 @@ TEST_CASE("checkpoint: an in-memory file reads and loads like the file on disk")
   const SparseModel a(3);
   const std::string path = temp("memory.safetensors");
   save_checkpoint(a, path, "tiny-sparse");
-  std::vector<std::byte> bytes(std::filesystem::file_size(path));
-  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  std::vector<std::byte> bytes = file_bytes(path);
   const SafeTensorsFile disk(path);
   const SafeTensorsFile memory("in-memory.safetensors", bytes);
   CHECK(memory.path() == "in-memory.safetensors");
@@ -134,9 +139,7 @@ TEST_CASE("checkpoint: NaN or an infinity in a weight is refused, before any wei
   const SparseModel a(3);
   const std::string path = temp("finite.safetensors");
   save_checkpoint(a, path);
-  std::vector<std::byte> bytes(std::filesystem::file_size(path));
-  std::ifstream(path, std::ios::binary)
-      .read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  const std::vector<std::byte> bytes = file_bytes(path);
   std::filesystem::remove(path);
   const SafeTensorsFile good("finite.safetensors", bytes);
   // Sets element `flat` of tensor `name` (F32, as the writer stores it).

@@ -243,15 +243,15 @@ inline void convert_to_float(DType t, const std::byte* src, std::size_t n, float
 namespace detail {
 
 // n little-endian words of type Bits at p: the index of the first one whose bits under `mask` are
-// all set, or n. Blocks of 256 words without a branch inside, so that the compiler vectorises
-// them (one pass at about the read bandwidth; a tensor with such a word is rare).
+// all set, or n. Blocks of a constant 256 words without a branch inside, which GCC 12 vectorises
+// at -O2 and -O3 (0.7–0.8 of the read probe; a tensor with such a word is rare).
 template <class Bits>
 inline std::size_t first_all_set(const unsigned char* p, std::size_t n, Bits mask) {
   const auto word = [&](std::size_t i) {
     const unsigned char* w = p + i * sizeof(Bits);
     Bits v = 0;
     if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(&v, w, sizeof(Bits));  // GCC 12 vectorises this, not the loop below
+      std::memcpy(&v, w, sizeof(Bits));  // vectorised; the byte loop below is not
     } else {
       for (std::size_t k = 0; k < sizeof(Bits); ++k)
         v = static_cast<Bits>(v | Bits{w[k]} << (8 * k));
@@ -264,7 +264,7 @@ inline std::size_t first_all_set(const unsigned char* p, std::size_t n, Bits mas
     }
     return n;
   };
-  constexpr std::size_t kBlock = 256;  // a constant count: GCC 12 vectorises it at -O2 too
+  constexpr std::size_t kBlock = 256;
   std::size_t i0 = 0;
   for (; i0 + kBlock <= n; i0 += kBlock) {
     unsigned hits = 0;
