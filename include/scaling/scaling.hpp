@@ -6,6 +6,7 @@
 #include "scaling/core/dims.hpp"
 #include "scaling/core/error.hpp"
 #include "scaling/core/init.hpp"
+#include "scaling/core/latency.hpp"
 #include "scaling/core/tensor.hpp"
 #include "scaling/core/threads.hpp"
 #include "scaling/io/checkpoint.hpp"

@@ -1,9 +1,9 @@
 // libFuzzer target for the safetensors reader and the checkpoint loader, which both take untrusted
 // files. Each input is a whole file. It is parsed with parse_file (and, see below, everything after
 // its length field with parse_json); if parse_file accepts it, it is opened as an in-memory
-// SafeTensorsFile, loaded into a tiny compiled model (strictly, then with allow_unexpected) and
-// every tensor is read as floats. A scaling::Error is the expected outcome of a bad file; any other
-// exception, a crash, a leak or a sanitizer report is a bug.
+// SafeTensorsFile, loaded into a tiny compiled model (strictly, then with allow_unexpected, then
+// with allow_non_finite) and every tensor is read as floats. A scaling::Error is the expected
+// outcome of a bad file; any other exception, a crash, a leak or a sanitizer report is a bug.
 //
 // Built and run for a minute by the `fuzz` preset (Clang; -fsanitize=fuzzer,address,undefined).
 // To fuzz longer (new inputs go to the first directory; the seeds are only read):

@@ -2,8 +2,9 @@
 // A read-bandwidth probe: how fast this machine can stream memory on a team of threads.
 //
 // Decode at batch 1 reads every weight once per token, so the fastest possible decode step takes
-// (weight bytes) / (read bandwidth). Benchmarks and the demo measure this in the same process,
-// just before they time decoding, and report achieved / probe.
+// (weight bytes) / (read bandwidth). Benchmarks measure this in the same process right before
+// and after they time decoding (bench/common.hpp), the demo right after, and both report
+// achieved / probe.
 
 #include <algorithm>
 #include <chrono>

@@ -3,7 +3,7 @@
 //
 // A layer declares its weights as Tensor<extents...> members and lists them in a
 // `visit(Visitor&)` member function, giving each a name and an init rule. The same listing serves
-// to size the arena, bind the views, initialise random weights, and (later) load checkpoints, so a
+// to size the arena, bind the views, initialise random weights, and load and save checkpoints, so a
 // layer states its parameters exactly once.
 
 #include <array>
@@ -29,7 +29,7 @@ namespace scaling {
 enum class Init : std::uint8_t {
   kFanIn,       // uniform in ±1/sqrt(fan_in), fan_in = the last extent (PyTorch Linear's rule)
   kFanInLeading,  // the same with fan_in = the product of all extents but the last (x·W layouts)
-  kBias,        // uniform in ±1/sqrt(fan_in) of the layer it belongs to, scaled down 100x
+  kBias,        // uniform in ±0.01, whatever the fan-in
   kOnes,        // norm gains
   kZeros,       // norm offsets
   kEmbedding,   // N(0, 1)-like: uniform with unit variance

@@ -27,10 +27,11 @@ namespace detail {
 // is the same fused multiply-add chain over i as without chunks.
 inline constexpr std::size_t kChunk = 256;
 
-// A tile reads 3 to 5 lines of each row of E (M·4 bytes apart), which the chunk brought into L2
-// but not into L1; the tile prefetches the lines 16 rows ahead. 17B (M 144, E from DRAM, D warm),
-// 1 thread: 1.02 → 0.94 ms per product; 800M's Sparse QKV (M 64): 15.5 → 14.4 µs (bench_kernels
-// multiplicative/…, alternating builds; 8 or 32 rows ahead were no better).
+// A tile reads 2 to 5 lines of each row of E with AVX-512 (1.5 with AVX2's 3 vectors), rows M·4
+// bytes apart, which the chunk brought into L2 but not into L1; the tile prefetches the lines 16
+// rows ahead. 17B (M 144, E from DRAM, D warm), 1 thread: 1.02 → 0.94 ms per product; 800M's
+// Sparse QKV (M 64): 15.5 → 14.4 µs (bench_kernels multiplicative/…, alternating builds; 8 or 32
+// rows ahead were no better).
 inline constexpr std::size_t kPrefetchRows = 16;
 
 // While a tile works on one chunk, it also prefetches rows of the next chunk of E into L2: the

@@ -7,8 +7,9 @@
 //   model.prefill(state, prompt, logits);    // logits of the last prompt token
 //   model.decode(state, next_token, logits); // one token at a time, allocates nothing
 //
-// The model is immutable after construction: many States can decode from one model at once, each
-// with its own ThreadPool (a pool runs one call at a time).
+// Decoding does not change the model: many States can decode from one model at once, each with
+// its own ThreadPool (a pool runs one call at a time). Writing its weights (the mutable weights(),
+// load_checkpoint) and prepare() must not overlap any decode.
 
 #include <array>
 #include <cstddef>
