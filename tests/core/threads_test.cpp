@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -33,6 +34,12 @@ TEST_CASE("Team::split covers 0..n exactly in grain-aligned contiguous parts") {
           const Range r = Team(id, size, nullptr).split(n, grain);
           CHECK(r.begin == next);
           if (r.end != n && r.size() > 0) CHECK(r.end % grain == 0);
+          // Balanced: each member gets ⌊chunks/size⌋ or ⌈chunks/size⌉ grains (the last grain of
+          // [0, n) may be short).
+          const std::size_t chunks = (n + grain - 1) / grain;
+          const std::size_t grains = (r.size() + grain - 1) / grain;
+          CHECK(grains >= chunks / size);
+          CHECK(grains <= (chunks + size - 1) / size);
           next = r.end;
         }
         CHECK(next == n);
@@ -148,6 +155,47 @@ TEST_CASE("a run of a pool from inside its own run is an error; runs of other po
 std::size_t thread_count() {
   const std::filesystem::directory_iterator tasks("/proc/self/task");
   return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
+}
+
+// Thread ids of this process (names of the entries of /proc/self/task).
+std::set<std::string> thread_ids() {
+  std::set<std::string> ids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    ids.insert(entry.path().filename().string());
+  }
+  return ids;
+}
+
+// The state of thread `tid` of this process, from /proc (R running or runnable, S sleeping, ...).
+char thread_state(const std::string& tid) {
+  std::ifstream stat("/proc/self/task/" + tid + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const std::size_t name_end = line.rfind(')');  // "tid (name) state ..."
+  return name_end == std::string::npos || name_end + 2 >= line.size() ? '?' : line[name_end + 2];
+}
+
+TEST_CASE("a worker that finds no run within its spin sleeps in the kernel") {
+  for (const std::chrono::microseconds spin :
+       {std::chrono::microseconds{0}, std::chrono::microseconds{50}}) {
+    CAPTURE(spin.count());
+    const std::set<std::string> before = thread_ids();
+    ThreadPool pool(2, spin);
+    pool.run([](const Team&) {});
+    std::vector<std::string> workers;
+    for (const std::string& id : thread_ids()) {
+      if (!before.contains(id)) workers.push_back(id);
+    }
+    REQUIRE(workers.size() == 1);
+    // Not a timing check: a spinning (or yielding) worker is never in state S; the loop only
+    // bounds how long a worker that never sleeps keeps the test waiting.
+    bool asleep = false;
+    for (int i = 0; i < 10000 && !asleep; ++i) {
+      asleep = thread_state(workers[0]) == 'S';
+      if (!asleep) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    }
+    CHECK(asleep);
+  }
 }
 
 TEST_CASE("a worker that cannot start: the pool joins those that did and throws") {

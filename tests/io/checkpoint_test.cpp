@@ -230,6 +230,12 @@ TEST_CASE("checkpoint: mismatches are errors that name the tensor") {
     return true;
   }, meta);
   CHECK(load_error(bad).find("tensor \"logits.e\" has shape (50, 10), expected (40, 10)") != std::string::npos);
+  // As many elements in another shape (transposed) is still the wrong shape.
+  rewrite(good, bad, [](std::string& name, std::vector<std::size_t>& shape) {
+    if (name == "logits.e") shape = {10, 40};
+    return true;
+  }, meta);
+  CHECK(load_error(bad).find("tensor \"logits.e\" has shape (10, 40), expected (40, 10)") != std::string::npos);
 
   rewrite(good, bad, keep, meta, /*extra=*/true);
   CHECK(load_error(bad).find("unexpected tensor \"decoder.layers.9.attn.q.w\"") != std::string::npos);

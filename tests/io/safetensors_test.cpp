@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -84,14 +85,16 @@ TEST_CASE("safetensors: write, then read back in both modes") {
 }
 
 TEST_CASE("safetensors: F16 and BF16 are converted to float") {
-  // F16: 1, -2, 65504 (largest), 2^-24 (smallest subnormal), +inf; BF16: 1, -0.5.
-  const std::uint16_t f16[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00};
+  // F16: 1, -2, 65504 (largest), 2^-24 (smallest subnormal), +inf, negative subnormals and zero
+  // (-2^-24, -1023 · 2^-24, -0), a NaN and -inf; BF16: 1, -0.5.
+  const std::uint16_t f16[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00,
+                               0x8001, 0x83FF, 0x8000, 0x7E00, 0xFC00};
   const std::uint16_t bf16[] = {0x3F80, 0xBF00};
-  const std::string json = R"({"h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]},)"
-                           R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]}})";
-  auto bytes = file(json, 14);
-  std::memcpy(bytes.data() + 8 + json.size(), f16, 10);  // little-endian host
-  std::memcpy(bytes.data() + 8 + json.size() + 10, bf16, 4);
+  const std::string json = R"({"h":{"dtype":"F16","shape":[10],"data_offsets":[0,20]},)"
+                           R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]}})";
+  auto bytes = file(json, 24);
+  std::memcpy(bytes.data() + 8 + json.size(), f16, 20);  // little-endian host
+  std::memcpy(bytes.data() + 8 + json.size() + 20, bf16, 4);
   const auto path = temp_file("halves.safetensors");
   {
     std::FILE* out = std::fopen(path.string().c_str(), "wb");
@@ -100,13 +103,19 @@ TEST_CASE("safetensors: F16 and BF16 are converted to float") {
     std::fclose(out);
   }
   const SafeTensorsFile f(path.string());
-  std::vector<float> h(5);
+  std::vector<float> h(10);
   f.read(*f.header().find("h"), h);
   CHECK(h[0] == 1.0F);
   CHECK(h[1] == -2.0F);
   CHECK(h[2] == 65504.0F);
   CHECK(h[3] == 0x1p-24F);
   CHECK(h[4] == std::numeric_limits<float>::infinity());
+  CHECK(h[5] == -0x1p-24F);
+  CHECK(h[6] == -1023 * 0x1p-24F);
+  CHECK(h[7] == 0.0F);
+  CHECK(std::signbit(h[7]));
+  CHECK(std::isnan(h[8]));
+  CHECK(h[9] == -std::numeric_limits<float>::infinity());
   std::vector<float> b(2);
   f.read(*f.header().find("b"), b);
   CHECK(b == std::vector<float>{1.0F, -0.5F});

@@ -136,9 +136,10 @@ ARCH_CASE("gemm matches the reference and matvec with token and row tails") {
 }
 
 template <std::size_t D>
-void check_norms() {
+void check_norms(float scale) {
   CAPTURE(D);
-  const auto x = random_vector(D, 21 + D, 3.0F);
+  CAPTURE(scale);
+  const auto x = random_vector(D, 21 + D, scale);
   auto gain = random_vector(D, 22);
   const auto bias = random_vector(D, 23);
   std::vector<float> y(D);
@@ -159,19 +160,25 @@ void check_norms() {
 
 ARCH_CASE("layer norm and RMS norm match the reference") {
   REQUIRE_ARCH();
-  check_norms<2>();
-  check_norms<7>();
-  check_norms<16>();
-  check_norms<33>();
-  check_norms<1024>();
+  // Values up to 1e-3: variance and mean square below the epsilon (1e-6), which then sets the scale.
+  for (const float scale : {3.0F, 1e-3F}) {
+    check_norms<2>(scale);
+    check_norms<7>(scale);
+    check_norms<16>(scale);
+    check_norms<33>(scale);
+    check_norms<1024>(scale);
+  }
 }
 
 ARCH_CASE("softmax matches the reference including large logits") {
   REQUIRE_ARCH();
-  for (std::size_t n : {1U, 5U, 16U, 17U, 100U, 513U}) {
+  // The largest logit at `peak`, `lift` above the others (|x| < 20): exp(x) would overflow without
+  // the max shift, and exp(x - top) too if top missed the peak.
+  const auto check = [](std::size_t n, std::size_t peak, float lift) {
     CAPTURE(n);
+    CAPTURE(peak);
     auto x = random_vector(n, 31 + n, 20.0F);
-    x[n / 2] += 80.0F;  // exp would overflow without the max shift
+    x[peak] += lift;
     std::vector<double> xd(x.begin(), x.end());
     scaling::kernels::softmax<Arch>(x.data(), n);
     const auto want = ref::softmax(xd.data(), n);
@@ -181,7 +188,10 @@ ARCH_CASE("softmax matches the reference including large logits") {
       total += x[i];
     }
     CHECK(std::abs(total - 1.0) <= 1e-5);
-  }
+  };
+  for (std::size_t n : {1U, 5U, 16U, 17U, 100U, 513U}) check(n, n / 2, 80.0F);
+  // The peak last, in the scalar tail after the full vectors (n 17, 100, 513 with 16 or 8 lanes).
+  for (std::size_t n : {17U, 100U, 513U}) check(n, n - 1, 200.0F);
 }
 
 ARCH_CASE("embedding is exact") {

@@ -23,6 +23,9 @@ TEST_CASE("decoder-only: forward and token-by-token decode match the reference")
 TEST_CASE("decoder-only: prompts longer than one prefill chunk") {
   // 45 tokens = a full chunk of 32 and a partial one; decode continues to max_len.
   check_decoder_only<DenseDecoderOnly<kTiny, 2>>(45, kTiny.max_len);
+  // Prompts of exactly one and two whole chunks: prefill's last chunk is a full one.
+  check_decoder_only<DenseDecoderOnly<kTiny, 2>>(kPrefillChunk, 40);
+  check_decoder_only<DenseDecoderOnly<kTiny, 2>>(2 * kPrefillChunk, kTiny.max_len);
 }
 
 TEST_CASE("decoder-only: 1 and 2 and 3 threads give bitwise identical logits") {
