@@ -160,7 +160,7 @@ void check_norms(float scale) {
 
 ARCH_CASE("layer norm and RMS norm match the reference") {
   REQUIRE_ARCH();
-  // Values up to 1e-3: variance and mean square below the epsilon (1e-6), which then sets the scale.
+  // Values up to 1e-3: variance and mean square below the epsilon (1e-6), which sets the scale.
   for (const float scale : {3.0F, 1e-3F}) {
     check_norms<2>(scale);
     check_norms<7>(scale);

@@ -167,9 +167,9 @@ inline void prefetch_ahead(const float* p, std::size_t floats) { prefetch(addres
 inline void prefetch_to_l2(const void* p) { __builtin_prefetch(p, 0, 2); }
 inline void prefetch_ahead_to_l2(const float* p, std::size_t floats) { prefetch_to_l2(address_ahead(p, floats)); }
 
-// Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds
-// (a row of E or of a conv kernel, used by a tile's 4 or 8 modules), GCC otherwise folds the load into every
-// FMA as a memory operand: 20 loads per 16 FMAs, more than the load ports sustain (measured:
+// Keeps a loaded vector in a register. When one loaded vector feeds several fused multiply-adds (a
+// row of E or of a conv kernel, used by a tile's 4 or 8 modules), GCC otherwise folds the load into
+// every FMA as a memory operand: 20 loads per 16 FMAs, more than the load ports sustain (measured:
 // 76 → 97 G multiply-adds/s for the 800M multiplicative layer). An empty asm costs nothing.
 template <class Arch>
 inline void keep_in_register(Vec<Arch>& v) {
